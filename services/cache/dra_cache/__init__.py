@@ -1,0 +1,1 @@
+"""Cache process of the Dataset Research Assistant."""

@@ -1,0 +1,1 @@
+"""Cli process of the Dataset Research Assistant."""

@@ -1,0 +1,1 @@
+"""Shared library of the Dataset Research Assistant: settings, logging, storage, gRPC plumbing, domain types."""

@@ -1,0 +1,1 @@
+"""Gateway process of the Dataset Research Assistant."""

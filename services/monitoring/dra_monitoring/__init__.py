@@ -1,0 +1,1 @@
+"""Monitoring process of the Dataset Research Assistant."""

@@ -1,0 +1,1 @@
+"""Ranking process of the Dataset Research Assistant."""

@@ -1,0 +1,1 @@
+"""Router process of the Dataset Research Assistant."""

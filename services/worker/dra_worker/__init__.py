@@ -1,0 +1,1 @@
+"""Worker process of the Dataset Research Assistant."""

@@ -1,0 +1,92 @@
+"""Shared fixtures: a real Postgres database and Redis prefix per test run, and service processes on free ports."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+from sqlalchemy.engine import make_url
+
+from dra_common import migrate
+from dra_common.settings import Settings
+from tests.utils.stores import free_port, postgres_admin_url, redis_url
+
+RUN_ID = uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def _stores() -> Iterator[tuple[str, str]]:
+    with postgres_admin_url() as pg, redis_url() as rd:
+        yield pg, rd
+
+
+@pytest.fixture(scope="session")
+def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for this test run: its own migrated database, its own Redis key prefix, free ports."""
+    admin_url, redis_base = _stores
+    db_name = f"dra_test_{RUN_ID}"
+    url = make_url(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1)).set(database=db_name)
+    database_url = url.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://", 1)
+    ports = {name: free_port() for name in ("gateway", "router", "ranking", "cache", "monitoring")}
+    metrics = {name: free_port() for name in ("router", "ranking", "cache", "monitoring", "worker")}
+    state = tmp_path_factory.mktemp("state")
+    s = Settings(
+        database_url=database_url,
+        redis_url=redis_base,
+        redis_prefix=f"dra-test-{RUN_ID}:",
+        gateway_port=ports["gateway"],
+        router_port=ports["router"],
+        ranking_port=ports["ranking"],
+        cache_port=ports["cache"],
+        monitoring_port=ports["monitoring"],
+        router_addr=f"127.0.0.1:{ports['router']}",
+        ranking_addr=f"127.0.0.1:{ports['ranking']}",
+        cache_addr=f"127.0.0.1:{ports['cache']}",
+        monitoring_addr=f"127.0.0.1:{ports['monitoring']}",
+        gateway_url=f"http://127.0.0.1:{ports['gateway']}",
+        router_metrics_port=metrics["router"],
+        ranking_metrics_port=metrics["ranking"],
+        cache_metrics_port=metrics["cache"],
+        monitoring_metrics_port=metrics["monitoring"],
+        worker_metrics_port=metrics["worker"],
+        state_dir=state,
+        data_dir=state / "data",
+    )
+    migrate.upgrade(s)
+    yield s
+    client = redis.Redis.from_url(redis_base)
+    for key in client.scan_iter(match=f"{s.redis_prefix}*", count=1000):
+        client.delete(key)
+    from dra_common.db import _engine_for
+
+    _engine_for.cache_clear()
+    conn = psycopg2.connect(admin_url)
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+            (db_name,),
+        )
+        cur.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
+    conn.close()
+
+
+def settings_env(s: Settings, **overrides: str) -> dict[str, str]:
+    """Environment for a child process that configures it exactly like `s`."""
+    env = {k: v for k, v in os.environ.items() if k not in {f.upper() for f in Settings.model_fields}}
+    for name, value in s.model_dump().items():
+        env[name.upper()] = str(value)
+    env.update(overrides)
+    env.setdefault("HF_HUB_OFFLINE", "1")
+    return env
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where service processes started by tests write their output."""
+    return tmp_path_factory.mktemp("service-logs")
