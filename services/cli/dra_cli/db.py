@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import typer
-
 from dra_common import migrate
 from dra_common.settings import Settings
 
