@@ -190,11 +190,12 @@ def _check_ports(settings: Settings) -> None:
         "CACHE_METRICS_PORT": settings.cache_metrics_port,
         "MONITORING_METRICS_PORT": settings.monitoring_metrics_port,
         "WORKER_METRICS_PORT": settings.worker_metrics_port,
+        "DASHBOARD_PORT": settings.dashboard_port,
     }
     busy = [
         f"port {port} is busy (set {var} to move it)"
         for var, port in wanted.items()
-        if not _port_free(settings.bind_host, port)
+        if port and not _port_free(settings.bind_host, port)
     ]
     if busy:
         raise _fail("cannot start: " + "; ".join(busy))
@@ -246,7 +247,10 @@ def run() -> None:
         ):
             stack.spawn(name, args, env)
         _wait_ready(stack, settings)
-        _say(f"ready: gateway http://127.0.0.1:{settings.gateway_port}  (Ctrl-C stops everything)")
+        _say(
+            f"ready: gateway http://127.0.0.1:{settings.gateway_port}, dashboard "
+            f"http://127.0.0.1:{settings.dashboard_port}/quality-dashboard  (Ctrl-C stops everything)"
+        )
         _supervise(stack)
     except typer.Exit:
         stack.stop()

@@ -11,6 +11,7 @@ from dra_common.redis_client import redis_client
 from dra_common.settings import Settings
 
 from dra_monitoring.consumer import EventConsumer
+from dra_monitoring.dashboard import start_dashboard
 from dra_monitoring.server import MonitoringServicer
 
 
@@ -33,6 +34,7 @@ def main() -> None:
     )
     consumer = EventConsumer(settings, redis_client(settings, timeout=5.0))
     consumer.start()
+    start_dashboard(settings)
     running.set_serving(True)
     if settings.startup_quality_check:
         threading.Thread(target=servicer.startup_check, name="startup-check", daemon=True).start()
