@@ -33,7 +33,7 @@ def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory)
     url = make_url(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1)).set(database=db_name)
     database_url = url.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://", 1)
     ports = {name: free_port() for name in ("gateway", "router", "ranking", "cache", "monitoring")}
-    metrics = {name: free_port() for name in ("router", "ranking", "cache", "monitoring", "worker")}
+    metrics = {name: free_port() for name in ("router", "ranking", "cache", "monitoring", "worker", "beat", "dashboard")}
     state = tmp_path_factory.mktemp("state")
     s = Settings(
         database_url=database_url,
@@ -54,6 +54,8 @@ def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory)
         cache_metrics_port=metrics["cache"],
         monitoring_metrics_port=metrics["monitoring"],
         worker_metrics_port=metrics["worker"],
+        beat_metrics_port=metrics["beat"],
+        dashboard_port=metrics["dashboard"],
         state_dir=state,
         data_dir=state / "data",
     )

@@ -190,6 +190,7 @@ def _check_ports(settings: Settings) -> None:
         "CACHE_METRICS_PORT": settings.cache_metrics_port,
         "MONITORING_METRICS_PORT": settings.monitoring_metrics_port,
         "WORKER_METRICS_PORT": settings.worker_metrics_port,
+        "BEAT_METRICS_PORT": settings.beat_metrics_port,
         "DASHBOARD_PORT": settings.dashboard_port,
     }
     busy = [

@@ -36,6 +36,7 @@ class Settings(BaseSettings):
     cache_metrics_port: int = Field(9103, description="Cache Prometheus metrics port")
     monitoring_metrics_port: int = Field(9104, description="Monitoring Prometheus metrics port")
     worker_metrics_port: int = Field(9105, description="Celery worker Prometheus metrics port")
+    beat_metrics_port: int = Field(9106, description="Celery beat Prometheus metrics port")
     dashboard_port: int = Field(3000, description="Monitoring's local quality dashboard (0 = off; Grafana takes 3000 in compose)")
     bind_host: str = Field("127.0.0.1", description="Address servers listen on (0.0.0.0 in containers)")
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery.signals import beat_init, worker_process_init, worker_ready, worker_shutdown
 from dra_common.log import setup_logging
 from dra_common.settings import Settings
 
@@ -78,6 +78,15 @@ def _on_ready(**_: Any) -> None:
 
     with contextlib.suppress(OSError):
         start_http_server(settings.worker_metrics_port, addr=settings.bind_host)
+
+
+@beat_init.connect
+def _on_beat(**_: Any) -> None:
+    setup_logging("beat", settings.log_level)
+    from prometheus_client import start_http_server
+
+    with contextlib.suppress(OSError):
+        start_http_server(settings.beat_metrics_port, addr=settings.bind_host)
 
 
 @worker_process_init.connect
