@@ -34,6 +34,11 @@ def cache_stats(clients: ClientsDep) -> dict[str, Any]:
     for name in ("total_entries", "memory_used_bytes", "hits", "misses", "window_seconds", "window_lookups"):
         body[name] = int(body.get(name, 0))
     body["quality_distribution"] = {k: int(v) for k, v in body.get("quality_distribution", {}).items()}
+    if body["window_lookups"] == 0:
+        body["hit_rate"] = body.get("hit_rate_since_start", 0.0)
+        body["hit_rate_basis"] = "since start (no lookups in the recent window)"
+    else:
+        body["hit_rate_basis"] = f"last {body['window_seconds'] // 60} minutes"
     return {"cache_statistics": body}
 
 
