@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     models_dir: Path = Field(REPO_ROOT / "models", description="Model checkpoints and manifest")
     data_dir: Path = Field(REPO_ROOT / "data", description="Generated data (processed mappings, reports)")
     state_dir: Path = Field(REPO_ROOT / ".dra", description="Local state of `make dev` (embedded Postgres/Redis, logs)")
+    training_mappings_path: Path = Field(
+        REPO_ROOT / "training_mappings.md", description="Expert query → source judgments (router priors, ranking)"
+    )
 
     # Behaviour
     log_level: str = Field("INFO", description="Log level of every process")

@@ -20,7 +20,7 @@ from typing import Any
 
 import grpc
 from dra.v1 import cache_pb2, cache_pb2_grpc, ranking_pb2, ranking_pb2_grpc, router_pb2, router_pb2_grpc
-from dra_common import evalsets
+from dra_common import evalsets, mappings
 from dra_common.grpc_utils import channel
 from dra_common.settings import Settings
 from ranx import Qrels, Run, evaluate
@@ -99,13 +99,11 @@ def _ndcg(peers: Peers, settings: Settings, result: CheckResult) -> None:
 
 
 def _relevance_accuracy(peers: Peers, settings: Settings, result: CheckResult) -> None:
-    try:
-        from dra_common.mappings import heldout_mappings
-    except ImportError:
-        result.details["relevance_accuracy"] = "training mappings parser unavailable"
+    if not settings.training_mappings_path.exists():
+        result.details["relevance_accuracy"] = f"no training mappings at {settings.training_mappings_path}"
         return
     by_query: dict[str, dict[str, float]] = {}
-    for m in heldout_mappings():
+    for m in mappings.parse_file(settings.training_mappings_path).split(mappings.HELDOUT):
         by_query.setdefault(m.query, {})[m.source] = m.score
     agree = counted = 0
     for query, expected in by_query.items():
