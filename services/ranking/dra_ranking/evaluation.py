@@ -1,0 +1,307 @@
+"""Offline evaluation with ranx: BM25 alone, dense alone, fused candidates and the full model.
+
+Query sets:
+- held-out training mappings, scored at the source level (gain = 100 × the mapping's relevance);
+- held-out dataset-level judgments (grades 0–3);
+- any TREC topics + qrels over the loaded catalog, or a ready TREC run + qrels.
+
+Every system ranks with the same code the service uses (`ranker`), over the same index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from dra_ranking.features import QueryContext, make_context
+from dra_ranking.index import Candidates, CatalogIndex, fuse
+from dra_ranking.model import QualityAwareRankingModel
+from dra_ranking.ranker import DEFAULT_POOL, rank_sources, rerank
+
+log = logging.getLogger(__name__)
+
+SYSTEMS: tuple[str, ...] = ("bm25", "dense", "fused", "model")
+SYSTEM_LABELS = {
+    "bm25": "BM25 alone",
+    "dense": "dense (MiniLM) alone",
+    "fused": "fused candidates (RRF)",
+    "model": "full model",
+}
+DATASET_METRICS: tuple[str, ...] = (
+    "ndcg@3", "ndcg@10", "map@100", "mrr@100", "precision@5", "precision@10", "recall@10", "recall@100",
+)
+# Source-level: a source counts as relevant for binary metrics when its mapping relevance is >= 0.5.
+SOURCE_METRICS: tuple[str, ...] = (
+    "ndcg@3", "ndcg@10", "map-l50", "mrr-l50", "precision@3-l50", "recall@3-l50", "recall@5-l50",
+)
+RUN_DEPTH = 100
+
+
+@dataclass
+class EvalQuery:
+    """A query to evaluate, with what the router would have said (empty when unknown)."""
+
+    qid: str
+    text: str
+    domain: str = ""
+    geography: tuple[str, ...] = ()
+
+
+@dataclass
+class Prepared:
+    """A query with its context and candidates (independent of the model)."""
+
+    query: EvalQuery
+    ctx: QueryContext
+    bm25_top: list[tuple[int, float]]
+    dense_top: list[tuple[int, float]]
+    cands: Candidates
+
+
+@dataclass
+class SetResult:
+    """Metrics of every system on one query set."""
+
+    name: str
+    level: str  # "dataset" or "source"
+    queries: int
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # system -> metric -> value
+
+
+def encode_queries(encoder: Any, texts: list[str]) -> np.ndarray:
+    """Query embeddings the way the service computes them (its chosen precision), for a batch of queries."""
+    if not texts:
+        return np.zeros((0, 384), dtype=np.float32)
+    return getattr(encoder, "encode_queries", encoder.encode)(texts)
+
+
+def prepare(
+    index: CatalogIndex, queries: Sequence[EvalQuery], embeddings: np.ndarray, pool: int = DEFAULT_POOL
+) -> list[Prepared]:
+    """Contexts and candidate lists of `queries` (embeddings aligned with them)."""
+    out: list[Prepared] = []
+    for q, emb in zip(queries, embeddings, strict=True):
+        ctx = make_context(index, q.text, np.asarray(emb, dtype=np.float32), domain=q.domain, geography=q.geography)
+        bm25 = index.bm25_scores(ctx.terms)
+        dense = index.dense_scores(ctx.embedding)
+        cands = fuse(bm25, dense, pool=pool)
+        out.append(Prepared(q, ctx, _top_list(bm25, RUN_DEPTH, positive=True), _top_list(dense, RUN_DEPTH), cands))
+    return out
+
+
+def _top_list(scores: np.ndarray, k: int, positive: bool = False) -> list[tuple[int, float]]:
+    valid = np.flatnonzero(scores > 0) if positive else np.arange(scores.shape[0])
+    if valid.size > k:
+        valid = valid[np.argpartition(-scores[valid], k - 1)[:k]]
+    valid = valid[np.argsort(-scores[valid], kind="stable")]
+    return [(int(i), float(scores[i])) for i in valid]
+
+
+def _as_run_scores(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Run scores that keep the given order even when scores tie (ranx sorts by score)."""
+    items = list(pairs)
+    n = len(items)
+    return {doc: float(n - r) for r, (doc, _) in enumerate(items)}
+
+
+def dataset_runs(
+    index: CatalogIndex, prepared: Sequence[Prepared], model: QualityAwareRankingModel | None,
+    systems: Sequence[str] = SYSTEMS,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """TREC-style runs {system: {qid: {dataset_id: score}}} (order-preserving scores)."""
+    runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in systems}
+    for p in prepared:
+        qid = p.query.qid
+        if "bm25" in runs:
+            runs["bm25"][qid] = _as_run_scores((index.ids[i], s) for i, s in p.bm25_top)
+        if "dense" in runs:
+            runs["dense"][qid] = _as_run_scores((index.ids[i], s) for i, s in p.dense_top)
+        if "fused" in runs:
+            runs["fused"][qid] = _as_run_scores((index.ids[int(i)], 0.0) for i in p.cands.idx)
+        if "model" in runs and model is not None:
+            rel = rerank(index, model, p.ctx, p.cands)
+            order = np.argsort(-rel, kind="stable")
+            runs["model"][qid] = _as_run_scores((index.ids[int(p.cands.idx[o])], 0.0) for o in order)
+    return runs
+
+
+def _first_rank_sources(index: CatalogIndex, ranked: Iterable[int]) -> dict[str, float]:
+    """Sources in the order their first dataset appears in a ranking."""
+    seen: dict[str, None] = {}
+    for i in ranked:
+        seen.setdefault(index.sources[int(i)], None)
+    return _as_run_scores((s, 0.0) for s in seen)
+
+
+def source_runs(
+    index: CatalogIndex, prepared: Sequence[Prepared], model: QualityAwareRankingModel | None,
+    systems: Sequence[str] = SYSTEMS,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """Source rankings per system: baselines order sources by their first dataset; the model uses its source ranking."""
+    runs: dict[str, dict[str, dict[str, float]]] = {s: {} for s in systems}
+    for p in prepared:
+        qid = p.query.qid
+        if "bm25" in runs:
+            runs["bm25"][qid] = _first_rank_sources(index, (i for i, _ in p.bm25_top))
+        if "dense" in runs:
+            runs["dense"][qid] = _first_rank_sources(index, (i for i, _ in p.dense_top))
+        if "fused" in runs:
+            runs["fused"][qid] = _first_rank_sources(index, p.cands.idx)
+        if "model" in runs and model is not None:
+            rel = rerank(index, model, p.ctx, p.cands)
+            ranked = rank_sources(index, model, p.ctx, p.cands, rel, {})
+            runs["model"][qid] = _as_run_scores((s.source, s.score) for s in ranked)
+    return runs
+
+
+def score_runs(
+    qrels: dict[str, dict[str, int]], runs: dict[str, dict[str, dict[str, float]]], metrics: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """ranx metrics of each run against `qrels` (queries without any judgment are left out)."""
+    from ranx import Qrels, Run, evaluate
+
+    qrels = {q: d for q, d in qrels.items() if d}
+    out: dict[str, dict[str, float]] = {}
+    for system, run in runs.items():
+        if not run:
+            continue
+        # A query the system returned nothing for still counts (as zeros).
+        filled = {q: (run.get(q) or {"__none__": 0.0}) for q in qrels}
+        result = evaluate(Qrels(qrels), Run(filled), list(metrics), make_comparable=True)
+        if isinstance(result, float):
+            result = {metrics[0]: result}
+        out[system] = {m: float(v) for m, v in result.items()}
+    return out
+
+
+# -- query sets --------------------------------------------------------------------------------
+
+
+def mapping_queries(records: Sequence[Any]) -> tuple[list[EvalQuery], dict[str, dict[str, int]]]:
+    """Source-level queries and qrels from mapping records (gain = round(100 × relevance))."""
+    from dra_common.text import normalize_query
+
+    queries: dict[str, EvalQuery] = {}
+    qrels: dict[str, dict[str, int]] = {}
+    for r in records:
+        key = normalize_query(r.query)
+        qid = "m-" + key.replace(" ", "_")[:80]
+        if qid not in queries:
+            queries[qid] = EvalQuery(qid, r.query)
+            qrels[qid] = {}
+        qrels[qid][r.source] = max(qrels[qid].get(r.source, 0), int(round(100 * float(r.score))))
+    return list(queries.values()), qrels
+
+
+def judgment_queries(judged: Sequence[Any], index: CatalogIndex | None = None) -> tuple[list[EvalQuery],
+                                                                                       dict[str, dict[str, int]]]:
+    """Dataset-level queries and qrels from judged queries (datasets missing from the catalog are kept)."""
+    queries = [EvalQuery(str(j.qid), j.query) for j in judged]
+    qrels = {str(j.qid): {d: int(g) for d, g in j.judgments.items()} for j in judged}
+    if index is not None:
+        missing = {d for q in qrels.values() for d in q if d not in index.position}
+        if missing:
+            log.warning("judged datasets not in the catalog", extra={"count": len(missing)})
+    return queries, qrels
+
+
+def load_judgments(path: Path | None = None, split: str | None = None) -> list[Any]:
+    """Judged queries from the shared eval-set file (or `path`)."""
+    from dra_common import evalsets
+
+    if path is not None:
+        return evalsets.judged_queries(split, path=path)
+    found = evalsets.judged_queries(split)
+    if found:
+        return found
+    local = Path(__file__).parent / "data" / "judgments.jsonl"
+    return evalsets.judged_queries(split, path=local) if local.exists() else []
+
+
+def read_topics(path: Path) -> list[EvalQuery]:
+    """Topics as JSONL ({"qid", "query"}) or TSV (qid<TAB>query)."""
+    out: list[EvalQuery] = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        if line.lstrip().startswith("{"):
+            obj = json.loads(line)
+            out.append(EvalQuery(str(obj.get("qid") or obj.get("id")), str(obj.get("query") or obj.get("text"))))
+            continue
+        parts = line.split("\t", 1)
+        if len(parts) != 2:
+            raise ValueError(f"{path}:{n}: expected 'qid<TAB>query' or a JSON object")
+        out.append(EvalQuery(parts[0].strip(), parts[1].strip()))
+    return out
+
+
+def write_trec_run(run: dict[str, dict[str, float]], path: Path, tag: str) -> None:
+    """Write a run in TREC format (qid Q0 doc rank score tag)."""
+    lines = []
+    for qid, docs in run.items():
+        for r, (doc, score) in enumerate(sorted(docs.items(), key=lambda x: -x[1]), start=1):
+            lines.append(f"{qid} Q0 {doc} {r} {score:.6f} {tag}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def score_trec_files(run_path: Path, qrels_path: Path) -> SetResult:
+    """Metrics of a TREC run file against a TREC qrels file."""
+    from ranx import Qrels, Run, evaluate
+
+    qrels = Qrels.from_file(str(qrels_path), kind="trec")
+    run = Run.from_file(str(run_path), kind="trec")
+    result = evaluate(qrels, run, list(DATASET_METRICS), make_comparable=True)
+    name = f"TREC run {run_path.name}"
+    return SetResult(name, "dataset", len(qrels.keys()), {run_path.stem: {m: float(v) for m, v in result.items()}})
+
+
+# -- reporting ---------------------------------------------------------------------------------
+
+
+def improvement(result: SetResult, metric: str, system: str = "model", baseline: str = "bm25") -> float | None:
+    """Relative gain of `system` over `baseline` on `metric` (0.15 = 15% better)."""
+    base = result.metrics.get(baseline, {}).get(metric)
+    new = result.metrics.get(system, {}).get(metric)
+    if base is None or new is None or base <= 0:
+        return None
+    return new / base - 1.0
+
+
+def _fmt(v: float | None) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def table_rows(result: SetResult) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one set's comparison table."""
+    metrics = list(DATASET_METRICS if result.level == "dataset" else SOURCE_METRICS)
+    if result.metrics:
+        metrics = [m for m in metrics if any(m in v for v in result.metrics.values())] or list(
+            next(iter(result.metrics.values())).keys()
+        )
+    header = ["system", *metrics]
+    rows = []
+    for system, values in result.metrics.items():
+        rows.append([SYSTEM_LABELS.get(system, system), *[_fmt(values.get(m)) for m in metrics]])
+    return header, rows
+
+
+def to_markdown(results: Sequence[SetResult], preface: str = "") -> str:
+    """The comparison tables as Markdown."""
+    parts = [preface.rstrip() + "\n"] if preface else []
+    for res in results:
+        parts.append(f"### {res.name} ({res.level} level, {res.queries} queries)\n")
+        header, rows = table_rows(res)
+        parts.append("| " + " | ".join(header) + " |")
+        parts.append("|" + "---|" * len(header))
+        for row in rows:
+            parts.append("| " + " | ".join(row) + " |")
+        parts.append("")
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,159 @@
+"""Offline entry points shared by `dra model ...`, `dra eval` and the benchmark: catalog, training, evaluation."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from dra_common.settings import Settings
+
+from dra_ranking import evaluation
+from dra_ranking.catalog import DatasetRecord, embedding_text, ensure_embeddings, load_active, load_curated
+from dra_ranking.evaluation import encode_queries
+from dra_ranking.index import CatalogIndex
+from dra_ranking.model import QualityAwareRankingModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class CatalogSource:
+    """Where a catalog came from, for reports."""
+
+    origin: str
+    version: int
+    size: int
+
+
+def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") -> tuple[list[DatasetRecord],
+                                                                                        CatalogSource]:
+    """Active datasets from Postgres, else the curated files; missing embeddings computed.
+
+    Postgres rows get their computed embeddings written back; the curated files use an on-disk cache
+    under DATA_DIR keyed by the embedded text, so repeated offline runs do not re-encode.
+    """
+    records: list[DatasetRecord] = []
+    version = 0
+    if prefer in ("auto", "db") and settings is not None:
+        try:
+            from dra_ranking.catalog import catalog_version
+
+            records = load_active(settings)
+            version = catalog_version(settings)
+        except Exception as exc:  # noqa: BLE001 - offline tools fall back to the curated files
+            if prefer == "db":
+                raise
+            log.warning("catalog could not be read from Postgres; using the curated files",
+                        extra={"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}"})
+            records = []
+    if records:
+        ensure_embeddings(records, encoder, settings)
+        return records, CatalogSource("postgres", version, len(records))
+    if prefer == "db":
+        raise RuntimeError("the Postgres catalog has no active datasets (run `dra catalog load-default`)")
+    records = load_curated()
+    _cached_embeddings(settings, records, encoder)
+    return records, CatalogSource("curated files", 0, len(records))
+
+
+def _cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any) -> None:
+    texts = [embedding_text(r) for r in records]
+    key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    path = Path(settings.data_dir) / "cache" / f"curated-embeddings-{key}.npy" if settings is not None else None
+    if path is not None and path.exists():
+        try:
+            matrix = np.load(path)
+            if matrix.shape == (len(records), 384):
+                for r, v in zip(records, matrix, strict=True):
+                    r.embedding = v.astype(np.float32)
+                return
+        except (OSError, ValueError):
+            pass
+    ensure_embeddings(records, encoder, None)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npy")
+        np.save(tmp, np.stack([r.embedding for r in records]).astype(np.float32))
+        tmp.replace(path)
+
+
+def build_index(settings: Settings | None, encoder: Any, prefer: str = "auto") -> tuple[CatalogIndex, CatalogSource]:
+    """A catalog index for offline work."""
+    records, origin = load_records(settings, encoder, prefer)
+    return CatalogIndex(records, version=origin.version), origin
+
+
+def mapping_records(split: str, path: Path | None = None) -> list[Any]:
+    """Training-mapping records of one split, through the shared parser."""
+    from dra_common import mappings
+
+    result = mappings.parse_file(path)
+    for err in result.errors:
+        log.warning("training mapping rejected", extra={"error": str(err)})
+    return result.split(split)
+
+
+def evaluate_sets(
+    index: CatalogIndex,
+    encoder: Any,
+    model: QualityAwareRankingModel | None,
+    *,
+    mappings_path: Path | None = None,
+    judgments_path: Path | None = None,
+    include_train: bool = False,
+    progress: Callable[[str], None] | None = None,
+) -> list[evaluation.SetResult]:
+    """Metrics of every system on the held-out mapping and judgment sets (and the train splits on request)."""
+    results: list[evaluation.SetResult] = []
+    splits = ["heldout", "train"] if include_train else ["heldout"]
+    for split in splits:
+        records = mapping_records(split, mappings_path)
+        if records:
+            if progress:
+                progress(f"mappings ({split})")
+            qs, qrels = evaluation.mapping_queries(records)
+            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+            runs = evaluation.source_runs(index, prepared, model)
+            res = evaluation.SetResult(f"training mappings, {split}", "source", len(qs))
+            res.metrics = evaluation.score_runs(qrels, runs, evaluation.SOURCE_METRICS)
+            results.append(res)
+        judged = evaluation.load_judgments(judgments_path, split)
+        if judged:
+            if progress:
+                progress(f"judgments ({split})")
+            qs, qrels = evaluation.judgment_queries(judged, index)
+            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+            runs = evaluation.dataset_runs(index, prepared, model)
+            res = evaluation.SetResult(f"dataset judgments, {split}", "dataset", len(qs))
+            res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
+            results.append(res)
+    return results
+
+
+def evaluate_topics(
+    index: CatalogIndex,
+    encoder: Any,
+    model: QualityAwareRankingModel | None,
+    topics: Path,
+    qrels_path: Path,
+    write_runs: Path | None = None,
+) -> evaluation.SetResult:
+    """Every system on external TREC-style topics + qrels over the loaded catalog."""
+    from ranx import Qrels
+
+    qs = evaluation.read_topics(topics)
+    qrels = Qrels.from_file(str(qrels_path), kind="trec").to_dict()
+    prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+    runs = evaluation.dataset_runs(index, prepared, model)
+    if write_runs is not None:
+        for system, run in runs.items():
+            evaluation.write_trec_run(run, write_runs / f"{system}.run", system)
+    res = evaluation.SetResult(f"topics {topics.name}", "dataset", len([q for q in qs if qrels.get(q.qid)]))
+    res.metrics = evaluation.score_runs({q: {d: int(g) for d, g in v.items()} for q, v in qrels.items()}, runs,
+                                        evaluation.DATASET_METRICS)
+    return res

@@ -1,0 +1,247 @@
+"""One ranking pass: fused candidates → model re-ranking → Singapore-first → explained results.
+
+Shared by the gRPC service, the offline evaluation and the benchmark, so the numbers they report come
+from the same code that serves requests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from dra_common.domain import SINGAPORE_SOURCES, SOURCE_NAMES, SOURCES
+
+from dra_ranking.features import QueryContext, candidate_features, fused_relevance, source_evidence
+from dra_ranking.index import FIELDS, Candidates, CatalogIndex
+from dra_ranking.model import QualityAwareRankingModel
+from dra_ranking.text import stems, words
+
+DEFAULT_POOL = 100
+# The model re-ranks the best RERANK_DEPTH fused candidates; the rest keep their fused order below them.
+RERANK_DEPTH = 50
+# Source-ranking weight of a single-country source for a query that does not name that country.
+NATIONAL_SOURCE_FACTOR = 0.6
+SOURCE_COUNTRY = {s.name: s.country for s in SOURCES}
+SNIPPET_CHARS = 240
+_SENTENCE = re.compile(r"(?<=[.!?])\s+")
+
+
+@dataclass
+class RankedItem:
+    """One ranked dataset with the scores and explanations a Recommendation carries."""
+
+    position: int  # index position
+    relevance: float
+    quality: float
+    confidence: float
+    lexical: float  # BM25 normalised over the candidates
+    dense: float
+    matched_terms: list[str] = field(default_factory=list)
+    matched_fields: list[str] = field(default_factory=list)
+    snippet: str = ""
+
+
+@dataclass
+class SourceRank:
+    """A source's score for a query and why."""
+
+    source: str
+    score: float
+    reason: str
+
+
+@dataclass
+class RankResult:
+    """The outcome of one ranking pass."""
+
+    items: list[RankedItem]
+    sources: list[SourceRank]
+    degraded: bool
+    candidates: int
+    singapore_first_applied: bool = False
+
+
+def rerank(
+    index: CatalogIndex,
+    model: QualityAwareRankingModel | None,
+    ctx: QueryContext,
+    cands: Candidates,
+) -> np.ndarray:
+    """Relevance of every candidate (model, or fused scores when there is no model)."""
+    if len(cands) == 0:
+        return np.zeros(0, dtype=np.float32)
+    fused = fused_relevance(cands)
+    if model is None:
+        return fused
+    head = cands if len(cands) <= RERANK_DEPTH else cands.head(RERANK_DEPTH)
+    feats = candidate_features(index, ctx, head)
+    flat, offsets = index.doc_model_terms(head.idx)
+    flat = index.term_buckets(model.vocab_size)[flat] if flat.size else flat
+    rel = model.score_candidates(
+        ctx.embedding, ctx.text, ctx.domain, index.embeddings[head.idx], flat, offsets,
+        [index.sources[i] for i in head.idx], feats,
+    )
+    if len(head) == len(cands):
+        return rel
+    # Below the re-ranked block, in fused order, scaled under its weakest score.
+    tail = fused[len(head) :]
+    floor = float(rel.min()) * 0.99
+    top_tail = float(tail.max()) if tail.size else 1.0
+    return np.concatenate([rel, (tail / top_tail * floor if top_tail > 0 else tail * 0).astype(np.float32)])
+
+
+def singapore_first_order(index: CatalogIndex, order: np.ndarray, rel: np.ndarray, cands: Candidates) -> np.ndarray:
+    """Among the relevant results, Singapore public-sector datasets first; the rest keeps its order.
+
+    "Relevant" is relative to the best result (at least half its relevance, and at least 0.3), so a
+    weak Singapore match never jumps over a strong answer from elsewhere.
+    """
+    if order.size == 0:
+        return order
+    top = float(rel[order[0]])
+    threshold = max(0.3, 0.5 * top)
+    relevant = [o for o in order if rel[o] >= threshold]
+    rest = [o for o in order if rel[o] < threshold]
+    sg = [o for o in relevant if index.sources[cands.idx[o]] in SINGAPORE_SOURCES]
+    other = [o for o in relevant if index.sources[cands.idx[o]] not in SINGAPORE_SOURCES]
+    return np.array(sg + other + rest, dtype=np.int64)
+
+
+def rank(
+    index: CatalogIndex,
+    model: QualityAwareRankingModel | None,
+    ctx: QueryContext,
+    *,
+    k: int = 10,
+    pool: int = DEFAULT_POOL,
+    mask: np.ndarray | None = None,
+    singapore_first: bool = False,
+    source_priors: Mapping[str, float] | None = None,
+    explain: bool = True,
+) -> RankResult:
+    """Rank the catalog for one query: top `k` datasets and the source ranking."""
+    cands = index.candidates(ctx.terms, ctx.embedding, pool=pool, mask=mask)
+    rel = rerank(index, model, ctx, cands)
+    order = np.argsort(-rel, kind="stable")
+    applied = False
+    if singapore_first and order.size:
+        new_order = singapore_first_order(index, order, rel, cands)
+        applied = not np.array_equal(new_order, order) or bool(
+            index.sources[cands.idx[order[0]]] in SINGAPORE_SOURCES
+        )
+        order = new_order
+    top = order[:k]
+    best_bm25 = float(cands.bm25.max()) if len(cands) else 0.0
+    items: list[RankedItem] = []
+    for o in top:
+        pos = int(cands.idx[o])
+        r = float(rel[o])
+        support = (float(cands.bm25_rank[o] < cands.pool) + float(cands.dense_rank[o] < cands.pool)) / 2.0
+        items.append(
+            RankedItem(
+                position=pos,
+                relevance=r,
+                quality=float(index.quality[pos]),
+                confidence=round(0.6 * abs(2.0 * r - 1.0) + 0.4 * support, 4),
+                lexical=float(cands.bm25[o] / best_bm25) if best_bm25 > 0 else 0.0,
+                dense=float(cands.dense[o]),
+            )
+        )
+    if explain:
+        explain_items(index, ctx, items)
+    sources = rank_sources(index, model, ctx, cands, rel, source_priors or {})
+    return RankResult(items=items, sources=sources, degraded=model is None, candidates=len(cands),
+                      singapore_first_applied=applied)
+
+
+def rank_sources(
+    index: CatalogIndex,
+    model: QualityAwareRankingModel | None,
+    ctx: QueryContext,
+    cands: Candidates,
+    rel: np.ndarray,
+    router_priors: Mapping[str, float],
+) -> list[SourceRank]:
+    """Sources ranked for the query: their best datasets' relevance, blended with the model's source head.
+
+    The evidence of a source is its best dataset's relevance plus a little for a second good one; the
+    model's source head (trained on the source-level mappings) and the router's priors, when present,
+    are mixed in with the weights stored in the model config.
+    """
+    per_source: dict[str, list[float]] = {}
+    for o in np.argsort(-rel, kind="stable")[:50]:
+        per_source.setdefault(index.sources[int(cands.idx[o])], []).append(float(rel[o]))
+    evidence = {s: v[0] + 0.1 * (v[1] if len(v) > 1 else 0.0) for s, v in per_source.items()}
+    catalog_sources, rows = index.source_slots()
+    head: dict[str, float] = {}
+    if model is not None and catalog_sources:
+        src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)
+        scores = model.score_sources(ctx.embedding, ctx.text, catalog_sources, ctx.domain, src_evidence[rows],
+                                     singapore="SG" in ctx.geography)
+        head = dict(zip(catalog_sources, scores.tolist(), strict=True))
+    blend = float(model.config.get("source_blend", 0.5)) if model is not None else 0.0
+    out: list[SourceRank] = []
+    for s in catalog_sources:
+        ev = min(1.0, evidence.get(s, 0.0))
+        score = (1.0 - blend) * ev + blend * head.get(s, 0.0)
+        reason = f"best dataset relevance {ev:.2f}"
+        if head:
+            reason += f", source model {head.get(s, 0.0):.2f}"
+        if s in router_priors:
+            score = 0.8 * score + 0.2 * float(router_priors[s])
+            reason += f", router prior {float(router_priors[s]):.2f}"
+        country = SOURCE_COUNTRY.get(s, "global")
+        if country != "global" and country not in ctx.geography:
+            # A national portal answers questions about its country; others get it only as a fallback.
+            score *= NATIONAL_SOURCE_FACTOR
+            reason += f", {country}-only source for a query not about {country}"
+        out.append(SourceRank(s, float(np.clip(score, 0.0, 1.0)), reason))
+    out.sort(key=lambda x: (-x.score, x.source))
+    return [s for s in out if s.score > 0.0]
+
+
+def explain_items(index: CatalogIndex, ctx: QueryContext, items: Sequence[RankedItem]) -> None:
+    """Fill matched terms/fields and a query-aware snippet for the returned items."""
+    if not items:
+        return
+    query_words = list(dict.fromkeys(words(ctx.text)))
+    word_stems = stems(query_words)
+    term_ids = [index.vocab.get(s) for s in word_stems]
+    known = [(w, t) for w, t in zip(query_words, term_ids, strict=True) if t is not None]
+    positions = np.array([it.position for it in items], dtype=np.int64)
+    matches = index.field_matches(positions, [t for _, t in known]) if known else {}
+    stem_set = set(word_stems)
+    for row, item in enumerate(items):
+        terms: list[str] = []
+        fields: list[str] = []
+        for f in FIELDS:
+            if not known:
+                break
+            hit = matches[f][row]
+            if hit.any():
+                fields.append(f)
+                for (w, _), h in zip(known, hit, strict=True):
+                    if h and w not in terms:
+                        terms.append(w)
+        item.matched_terms = terms
+        item.matched_fields = fields
+        item.snippet = snippet(index.records[item.position].description, stem_set)
+
+
+def snippet(description: str, query_stems: set[str], limit: int = SNIPPET_CHARS) -> str:
+    """The description sentence that mentions most query terms (stem prefixes), cut to `limit` characters."""
+    text = " ".join(description.split())
+    if not text:
+        return ""
+    sentences = _SENTENCE.split(text)
+    best = sentences[0]
+    if query_stems and len(sentences) > 1:
+        lowered = [s.lower() for s in sentences]
+        scores = [sum(1 for stem in query_stems if stem in low) for low in lowered]
+        best = sentences[int(np.argmax(scores))]
+    if len(best) <= limit:
+        return best
+    cut = best[: limit - 1].rsplit(" ", 1)[0]
+    return cut + "…"
