@@ -8,8 +8,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from dra_common.settings import Settings
+
 from tests.conftest import settings_env
 from tests.utils.processes import ServiceProcess, python_module
 

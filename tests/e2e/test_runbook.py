@@ -77,7 +77,8 @@ def test_morning_quality_check_prints_healthy_and_numbers(stack: Stack, http: ht
 
 
 def test_training_mapping_compliance_script_runs(stack: Stack) -> None:
-    script = _block("python", "test_mappings = [").replace("http://localhost:8000", stack.url)
+    block = _block("bash", "test_mappings = [")
+    script = block.split("python3 << 'EOF'\n", 1)[1].split("\nEOF", 1)[0].replace("http://localhost:8000", stack.url)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     assert "Overall Compliance Rate" in done.stdout
