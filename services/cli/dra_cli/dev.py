@@ -206,13 +206,10 @@ def _setup(settings: Settings) -> None:
     _say("applying database migrations ...")
     migrate.upgrade(settings)
     from dra_common.catalog.default import load_default_catalog
-    from dra_common.catalog.store import catalog_size
 
-    if catalog_size(settings) == 0:
-        _say("empty catalog: loading the curated default catalog (with embeddings) ...")
-        load_default_catalog(settings, embed=True)
-    else:
-        _say(f"catalog has {catalog_size(settings)} datasets")
+    _say("loading the curated default catalog if the catalog is empty (with embeddings) ...")
+    report = load_default_catalog(settings, embed=True, if_empty=True)
+    _say("catalog already loaded" if report is None else f"catalog loaded: {report.summary()}")
 
 
 def run() -> None:
