@@ -32,6 +32,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 import redis
+
 from dra.v1 import cache_pb2 as pb
 from dra.v1 import cache_pb2_grpc
 from dra_common.domain import SOURCES

@@ -28,12 +28,13 @@ from typing import Any
 
 import psutil
 import psycopg2
+from sqlalchemy.engine import make_url
+
 from dra_common import migrate
 from dra_common.catalog.embedding import CatalogEmbedder
 from dra_common.catalog.formats import ParseOptions, read_items
 from dra_common.catalog.store import Ingestor
 from dra_common.settings import Settings
-from sqlalchemy.engine import make_url
 
 _VOCABULARY = (
     "population housing price index rental resale flat household income expenditure employment labour force wage "

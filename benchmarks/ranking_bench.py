@@ -75,6 +75,8 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     import logging
 
     import torch
+    from threadpoolctl import threadpool_limits
+
     from dra_common.encoder import SentenceEncoder
     from dra_common.grpc_utils import serve
     from dra_common.log import setup_logging
@@ -85,7 +87,6 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     from dra_ranking.index import CatalogIndex
     from dra_ranking.pipeline import _cached_embeddings
     from dra_ranking.server import RankingService, ServingState, register_servicer
-    from threadpoolctl import threadpool_limits
 
     setup_logging("bench", "WARNING")
     logging.getLogger("bm25s").setLevel(logging.WARNING)
@@ -127,10 +128,10 @@ def main() -> None:
     import grpc
     import psutil
     import torch
+
     from dra.v1 import ranking_pb2, ranking_pb2_grpc
     from dra_common.encoder import SentenceEncoder
     from dra_ranking.encoding import QueryEncoder
-
     from tests.utils.stores import free_port
 
     torch.set_num_threads(args.threads)

@@ -62,6 +62,7 @@ def _in_process(queries_path: str | None, rounds: int) -> tuple[dict, str, list]
 
 def _grpc(queries: list) -> dict:
     import grpc
+
     from dra.v1 import router_pb2, router_pb2_grpc
     from dra_common.grpc_utils import wait_until_serving
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg2
@@ -25,20 +26,20 @@ def _stores() -> Iterator[tuple[str, str]]:
         yield pg, rd
 
 
-@pytest.fixture(scope="session")
-def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
-    """Settings for this test run: its own migrated database, its own Redis key prefix, free ports."""
-    admin_url, redis_base = _stores
-    db_name = f"dra_test_{RUN_ID}"
+@contextmanager
+def isolated_settings(stores: tuple[str, str], state: Path) -> Iterator[Settings]:
+    """Settings with their own migrated database, Redis key prefix and free ports; removed afterwards."""
+    admin_url, redis_base = stores
+    tag = uuid.uuid4().hex[:8]
+    db_name = f"dra_test_{RUN_ID}_{tag}"
     url = make_url(admin_url.replace("postgresql://", "postgresql+psycopg2://", 1)).set(database=db_name)
     database_url = url.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://", 1)
     ports = {name: free_port() for name in ("gateway", "router", "ranking", "cache", "monitoring")}
     metrics = {name: free_port() for name in ("router", "ranking", "cache", "monitoring", "worker", "beat", "dashboard")}
-    state = tmp_path_factory.mktemp("state")
     s = Settings(
         database_url=database_url,
         redis_url=redis_base,
-        redis_prefix=f"dra-test-{RUN_ID}:",
+        redis_prefix=f"dra-test-{RUN_ID}-{tag}:",
         gateway_port=ports["gateway"],
         router_port=ports["router"],
         ranking_port=ports["ranking"],
@@ -60,22 +61,31 @@ def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory)
         data_dir=state / "data",
     )
     migrate.upgrade(s)
-    yield s
-    client = redis.Redis.from_url(redis_base)
-    for key in client.scan_iter(match=f"{s.redis_prefix}*", count=1000):
-        client.delete(key)
-    from dra_common.db import _engine_for
+    try:
+        yield s
+    finally:
+        client = redis.Redis.from_url(redis_base)
+        for key in client.scan_iter(match=f"{s.redis_prefix}*", count=1000):
+            client.delete(key)
+        from dra_common.db import _engine_for
 
-    _engine_for.cache_clear()
-    conn = psycopg2.connect(admin_url)
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-            (db_name,),
-        )
-        cur.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-    conn.close()
+        _engine_for(s.sqlalchemy_url).dispose()
+        conn = psycopg2.connect(admin_url)
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+                (db_name,),
+            )
+            cur.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def settings(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
+    """Settings for one test module: its own migrated Postgres database, Redis key prefix and free ports."""
+    with isolated_settings(_stores, tmp_path_factory.mktemp("state")) as s:
+        yield s
 
 
 def settings_env(s: Settings, **overrides: str) -> dict[str, str]:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dra_common.settings import Settings
 
-from tests.conftest import settings_env
+from dra_common.settings import Settings
+from tests.conftest import isolated_settings, settings_env
 from tests.utils.processes import ServiceProcess, python_module
 
 GRPC_SERVICES = ("router", "ranking", "cache", "monitoring")
@@ -51,24 +51,24 @@ class Stack:
         self.procs[name].stop()
 
 
-@pytest.fixture(scope="session")
-def stack(settings: Settings, logs_dir: Path) -> Iterator[Stack]:
-    """Load the curated catalog, start every service, stop them all afterwards."""
+@pytest.fixture(scope="package")
+def stack(_stores: tuple[str, str], tmp_path_factory: pytest.TempPathFactory, logs_dir: Path) -> Iterator[Stack]:
+    """Load the curated catalog, start every service, stop them all when the e2e tests are done."""
     from dra_common.catalog.default import load_default_catalog
 
-    load_default_catalog(settings, embed=True)
-    env = settings_env(settings)
-    running = Stack(settings, {}, env, logs_dir)
-    try:
-        for name in ("router", "ranking", "cache", "monitoring", "gateway", "worker"):
-            running.start(name)
-        yield running
-    finally:
-        for proc in running.procs.values():
-            proc.stop()
+    with isolated_settings(_stores, tmp_path_factory.mktemp("e2e-state")) as settings:
+        load_default_catalog(settings, embed=True)
+        running = Stack(settings, {}, settings_env(settings), logs_dir)
+        try:
+            for name in ("router", "ranking", "cache", "monitoring", "gateway", "worker"):
+                running.start(name)
+            yield running
+        finally:
+            for proc in running.procs.values():
+                proc.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def http(stack: Stack) -> Iterator[httpx.Client]:
     """An HTTP client on the gateway."""
     with httpx.Client(base_url=stack.url, timeout=60) as client:

@@ -6,11 +6,11 @@ import time
 
 import httpx
 import pytest
+from sqlalchemy import func, select
+
 from dra_common.db import session_scope
 from dra_common.domain import SINGAPORE_SOURCES
 from dra_common.models import SearchEvent
-from sqlalchemy import func, select
-
 from tests.e2e.conftest import Stack
 
 pytestmark = pytest.mark.e2e

@@ -16,12 +16,12 @@ import grpc
 import httpx
 import pytest
 import redis
+from typer.testing import CliRunner
+
 from dra.v1 import cache_pb2 as pb
 from dra.v1 import cache_pb2_grpc
 from dra_common.grpc_utils import health_check
 from dra_common.settings import Settings
-from typer.testing import CliRunner
-
 from tests.conftest import settings_env
 from tests.utils.processes import ServiceProcess, python_module
 from tests.utils.stores import free_port

@@ -9,8 +9,8 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from dra_common.settings import Settings
 
+from dra_common.settings import Settings
 from tests.conftest import settings_env
 from tests.fixtures.catalog.support import FIXTURES, ReplayServer, api_routes, isolated_catalog_settings
 

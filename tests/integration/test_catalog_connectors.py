@@ -11,13 +11,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select, text
+
 from dra_common.catalog.connectors import ConnectorError, HttpFetcher, SyncState, make_connector, run_sync
 from dra_common.catalog.store import custom_source, ingest_records, register_source
 from dra_common.db import session_scope
 from dra_common.models import Dataset
 from dra_common.settings import Settings
-from sqlalchemy import select, text
-
 from tests.fixtures.catalog.support import ReplayServer, Scripted, api_routes, isolated_catalog_settings
 
 pytestmark = pytest.mark.integration

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import func, select
+
 from dra_common.catalog.default import default_catalog_items, load_default_catalog
 from dra_common.catalog.records import CatalogRecord, Rejection, validate_candidate
 from dra_common.db import session_scope
 from dra_common.models import Dataset
 from dra_common.settings import Settings
-from sqlalchemy import func, select
-
 from tests.fixtures.catalog.support import isolated_catalog_settings
 
 pytestmark = pytest.mark.integration

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
 from dra_common.catalog.formats import read_items
 from dra_common.catalog.store import custom_source, ingest, register_source
 from dra_common.domain import SOURCE_NAMES
 from dra_common.settings import Settings
 from dra_gateway.api.routes.catalog import router
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
-
 from tests.fixtures.catalog.support import FIXTURES, isolated_catalog_settings
 
 pytestmark = pytest.mark.integration

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
+from sqlalchemy import select, text
+
 from dra_common.catalog.embedding import CatalogEmbedder, from_bytes
 from dra_common.catalog.formats import ParseOptions, read_items
 from dra_common.catalog.records import Candidate, embedding_text
@@ -16,8 +18,6 @@ from dra_common.catalog.store import Ingestor, IngestReport, ingest, ingest_reco
 from dra_common.db import session_scope
 from dra_common.models import CatalogIngest, Dataset
 from dra_common.settings import Settings
-from sqlalchemy import select, text
-
 from tests.fixtures.catalog.support import FIXTURES, isolated_catalog_settings
 
 pytestmark = pytest.mark.integration

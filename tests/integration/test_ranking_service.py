@@ -17,6 +17,8 @@ from pathlib import Path
 
 import grpc
 import pytest
+from sqlalchemy import delete, func, select
+
 from dra.v1 import ranking_pb2, ranking_pb2_grpc
 from dra_common.catalog_version import bump_catalog_version
 from dra_common.db import session_scope
@@ -25,8 +27,6 @@ from dra_common.models import CatalogIngest, Dataset, ModelVersion, Source
 from dra_common.redis_client import redis_client
 from dra_common.settings import REPO_ROOT, Settings
 from dra_ranking import registry
-from sqlalchemy import delete, func, select
-
 from tests.conftest import settings_env
 from tests.utils.processes import ServiceProcess, python_module
 

@@ -11,6 +11,8 @@ import grpc
 import httpx
 import numpy as np
 import pytest
+from sqlalchemy import delete
+
 from dra.v1 import router_pb2, router_pb2_grpc
 from dra_common import mappings
 from dra_common.db import session_scope
@@ -18,8 +20,6 @@ from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_NAMES
 from dra_common.models import UserFeedback
 from dra_common.settings import Settings
 from dra_router import feedback
-from sqlalchemy import delete
-
 from tests.conftest import settings_env
 from tests.utils.processes import ServiceProcess, python_module
 

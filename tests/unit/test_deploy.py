@@ -19,9 +19,10 @@ from typing import Any
 
 import pytest
 import yaml
-from dra_common.settings import Settings
 from jsonschema import Draft7Validator
 from jsonschema.validators import validator_for
+
+from dra_common.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -256,6 +257,7 @@ def test_python_and_celery_commands_name_existing_modules(services: dict[str, di
 def test_cli_commands_in_compose_exist(services: dict[str, dict[str, Any]]) -> None:
     """`dra ...` steps (the one-off migrate service) name sub-commands the `dra` CLI really has."""
     import typer.main
+
     from dra_cli.main import app
 
     root = typer.main.get_command(app)

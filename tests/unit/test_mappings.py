@@ -6,6 +6,7 @@ import json
 import re
 
 import pytest
+
 from dra_common import mappings
 from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_NAMES
 from dra_common.settings import Settings

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from dra_common.grpc_utils import wait_for_termination
-from dra_common.log import setup_logging
-
 from dra_cache.config import CacheSettings
 from dra_cache.server import start
 from dra_cache.store import CacheStore, make_client
+from dra_common.grpc_utils import wait_for_termination
+from dra_common.log import setup_logging
 
 
 def main() -> None:

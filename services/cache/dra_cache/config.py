@@ -5,10 +5,10 @@ A subclass rather than new fields in the shared class, because only this process
 
 from __future__ import annotations
 
-from dra_common.settings import Settings
 from pydantic import Field, field_validator
 
 from dra_cache.policy import DEFAULT_TTL_TIERS, parse_tiers
+from dra_common.settings import Settings
 
 
 class CacheSettings(Settings):

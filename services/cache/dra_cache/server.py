@@ -14,14 +14,14 @@ from typing import Any
 
 import grpc
 import redis
-from dra.v1 import cache_pb2, cache_pb2_grpc
-from dra_common.grpc_utils import RunningServer, serve
-from dra_common.text import normalize_query
 
+from dra.v1 import cache_pb2, cache_pb2_grpc
 from dra_cache import metrics
 from dra_cache.config import CacheSettings
 from dra_cache.policy import InvalidInputError, NormalisedKey, check_unit_interval, normalise_key
 from dra_cache.store import CacheStore, RedisUnavailableError
+from dra_common.grpc_utils import RunningServer, serve
+from dra_common.text import normalize_query
 
 log = logging.getLogger(__name__)
 

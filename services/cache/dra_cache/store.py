@@ -38,7 +38,6 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 import redis
-from dra_common.text import normalize_query
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -53,6 +52,7 @@ from dra_cache.policy import (
     quality_band,
     ttl_for,
 )
+from dra_common.text import normalize_query
 
 log = logging.getLogger(__name__)
 

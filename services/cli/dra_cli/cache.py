@@ -8,12 +8,13 @@ from typing import Annotated
 import grpc
 import httpx
 import typer
-from dra.v1 import cache_pb2, cache_pb2_grpc
-from dra_common.grpc_utils import channel
-from dra_common.settings import Settings
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
+
+from dra.v1 import cache_pb2, cache_pb2_grpc
+from dra_common.grpc_utils import channel
+from dra_common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

@@ -8,11 +8,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from dra_common.log import setup_logging
-from dra_common.settings import Settings
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from dra_common.log import setup_logging
+from dra_common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True)
@@ -225,9 +226,10 @@ def embed(batch_size: int = typer.Option(512, "--batch-size", min=1, help="Recor
         done = embed_missing(settings, batch_size=batch_size, on_progress=advance)
     out.print(f"{done} record(s) embedded")
     if done:
+        from sqlalchemy import func, select
+
         from dra_common.db import session_scope
         from dra_common.models import CatalogIngest
-        from sqlalchemy import func, select
 
         with session_scope(settings) as session:
             version = session.scalar(select(func.max(CatalogIngest.id)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+
 from dra_common import migrate
 from dra_common.settings import Settings
 

@@ -22,10 +22,11 @@ from typing import IO, Any
 import psycopg2
 import redis
 import typer
+from sqlalchemy.engine import make_url
+
 from dra_common import migrate
 from dra_common.grpc_utils import wait_until_serving
 from dra_common.settings import Settings
-from sqlalchemy.engine import make_url
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dra"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"

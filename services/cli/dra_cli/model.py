@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from dra_common.log import setup_logging
-from dra_common.settings import Settings
 from rich.console import Console
 from rich.table import Table
+
+from dra_common.log import setup_logging
+from dra_common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 # Wide enough for the metric tables when the output is a file or a pipe.
@@ -147,9 +148,10 @@ def train(
         return
     if mode != "train":
         raise typer.BadParameter(f"--mode must be train or validate, not {mode!r}")
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
     from dra_common import mappings as mapping_parser
     from dra_ranking import evaluation, pipeline, registry, training
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     started = time.monotonic()
     cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs)

@@ -7,12 +7,13 @@ from pathlib import Path
 
 import grpc
 import typer
-from dra.v1 import monitoring_pb2, monitoring_pb2_grpc
-from dra_common.grpc_utils import channel
-from dra_common.settings import Settings
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
 from rich.table import Table
+
+from dra.v1 import monitoring_pb2, monitoring_pb2_grpc
+from dra_common.grpc_utils import channel
+from dra_common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 console = Console()

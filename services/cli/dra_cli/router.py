@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from dra_common.settings import Settings
 from rich.console import Console
 from rich.table import Table
+
+from dra_common.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 err = Console(stderr=True)
@@ -32,12 +33,13 @@ def _quiet_logs() -> None:
 
 def _in_process_router(settings: Settings, with_feedback: bool) -> Any:
     """Encoder + a router trained exactly as the service trains it (train splits only)."""
+    from threadpoolctl import threadpool_limits
+
     from dra_common import mappings
     from dra_common.encoder import SentenceEncoder
     from dra_common.evalsets import load_labelled
     from dra_router import feedback
     from dra_router.routing import build_router
-    from threadpoolctl import threadpool_limits
 
     threadpool_limits(1, user_api="blas")
     with err.status("loading the sentence encoder and training the router..."):

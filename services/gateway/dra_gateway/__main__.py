@@ -5,9 +5,9 @@ from __future__ import annotations
 import socket
 
 import uvicorn
+
 from dra_common.log import setup_logging
 from dra_common.settings import Settings
-
 from dra_gateway.app import create_app
 
 

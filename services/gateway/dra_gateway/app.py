@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from dra_common.settings import Settings
 from fastapi import FastAPI
 from prometheus_client import make_asgi_app
 
+from dra_common.settings import Settings
 from dra_gateway.api.routes import cache, catalog, feedback, health, quality, search
 from dra_gateway.clients import Clients
 from dra_gateway.metrics import REQUESTS

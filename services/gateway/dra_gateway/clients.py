@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import redis
+
 from dra.v1 import cache_pb2_grpc, monitoring_pb2_grpc, ranking_pb2, ranking_pb2_grpc, router_pb2_grpc
 from dra_common.grpc_utils import channel
 from dra_common.redis_client import redis_client

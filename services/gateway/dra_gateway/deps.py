@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from dra_common.settings import Settings
 from fastapi import Depends, Request
 
+from dra_common.settings import Settings
 from dra_gateway.clients import Clients
 
 

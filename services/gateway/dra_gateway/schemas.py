@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from dra_common.domain import SOURCE_NAMES
 from pydantic import BaseModel, Field, field_validator
+
+from dra_common.domain import SOURCE_NAMES
 
 
 class SearchFiltersIn(BaseModel):

@@ -14,14 +14,14 @@ from typing import Any
 
 import grpc
 import orjson
+from sqlalchemy import text
+
 from dra.v1 import cache_pb2, common_pb2, ranking_pb2, router_pb2
 from dra_common.db import engine
 from dra_common.domain import SINGAPORE_SOURCES
 from dra_common.events import publish_search_event
 from dra_common.quality import ESTIMATE_METHOD, estimated_ndcg_at_3
 from dra_common.text import clip_query, normalize_query
-from sqlalchemy import text
-
 from dra_gateway.clients import Clients
 from dra_gateway.metrics import DEGRADED, SEARCH_LATENCY, SEARCHES
 from dra_gateway.schemas import SearchFiltersIn, SearchRequest

@@ -9,7 +9,6 @@ from dra_common.grpc_utils import serve, wait_for_termination
 from dra_common.log import setup_logging
 from dra_common.redis_client import redis_client
 from dra_common.settings import Settings
-
 from dra_monitoring.consumer import EventConsumer
 from dra_monitoring.dashboard import start_dashboard
 from dra_monitoring.server import MonitoringServicer

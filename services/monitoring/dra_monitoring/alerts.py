@@ -6,11 +6,11 @@ import logging
 from datetime import UTC, datetime
 
 import httpx
+from sqlalchemy import func, select
+
 from dra_common.db import session_scope
 from dra_common.models import Alert
 from dra_common.settings import Settings
-from sqlalchemy import func, select
-
 from dra_monitoring.metrics import ALERTS_OPEN
 
 log = logging.getLogger(__name__)

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import redis
+from sqlalchemy.dialects.postgresql import insert
+
 from dra_common.db import engine
 from dra_common.events import GROUP, decode_entry, ensure_group, stream_key
 from dra_common.models import SearchEvent
 from dra_common.settings import Settings
-from sqlalchemy.dialects.postgresql import insert
-
 from dra_monitoring.metrics import EVENTS_CONSUMED
 
 log = logging.getLogger(__name__)

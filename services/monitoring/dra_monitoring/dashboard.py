@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from sqlalchemy import select
+
 from dra_common.db import session_scope
 from dra_common.models import ABTest, Alert, QualitySnapshot, SearchEvent
 from dra_common.settings import Settings
-from sqlalchemy import select
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from ranx import Qrels, Run, evaluate
+
 from dra.v1 import cache_pb2, cache_pb2_grpc, ranking_pb2, ranking_pb2_grpc, router_pb2, router_pb2_grpc
 from dra_common import evalsets, mappings
 from dra_common.grpc_utils import channel
 from dra_common.settings import Settings
-from ranx import Qrels, Run, evaluate
 
 log = logging.getLogger(__name__)
 

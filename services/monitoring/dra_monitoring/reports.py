@@ -7,12 +7,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from dra_common.db import session_scope
 from dra_common.models import Alert, QualitySnapshot, Report, SearchEvent
 from dra_common.quality import ESTIMATE_METHOD
 from dra_common.settings import Settings
-from sqlalchemy import select
-
 from dra_monitoring.alerts import alert_dict
 
 COMPLIANCE_THRESHOLD = 0.70

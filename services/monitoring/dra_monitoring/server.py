@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import grpc
+from google.protobuf.struct_pb2 import Struct
+from sqlalchemy import func, select
+
 from dra.v1 import monitoring_pb2, monitoring_pb2_grpc
 from dra_common.db import session_scope
 from dra_common.grpc_utils import wait_until_serving
 from dra_common.models import Alert, QualitySnapshot, SearchEvent
 from dra_common.settings import Settings
-from google.protobuf.struct_pb2 import Struct
-from sqlalchemy import func, select
-
 from dra_monitoring import metrics
 from dra_monitoring.alerts import alert_dict, evaluate_alerts
 from dra_monitoring.quality_check import Peers, run_check

@@ -23,11 +23,11 @@ def main() -> None:
     logging.getLogger("bm25s").setLevel(logging.WARNING)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     import torch
-    from dra_common.encoder import SentenceEncoder
-    from dra_common.grpc_utils import serve, wait_for_termination
     from tenacity import Retrying, stop_after_delay, wait_exponential
     from threadpoolctl import threadpool_limits
 
+    from dra_common.encoder import SentenceEncoder
+    from dra_common.grpc_utils import serve, wait_for_termination
     from dra_ranking.encoding import QueryEncoder
     from dra_ranking.server import RankingService, register_servicer
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from sqlalchemy import func, select, update
+
 from dra_common.encoder import DIM, MODEL_NAME
 from dra_common.settings import Settings
-from sqlalchemy import func, select, update
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from dra_common.domain import DOMAINS
 
+from dra_common.domain import DOMAINS
 from dra_ranking.index import RRF_K, Candidates, CatalogIndex, QueryTerms
 from dra_ranking.text import query_geographies
 

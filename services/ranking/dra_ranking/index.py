@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import bm25s
 import numpy as np
 import scipy.sparse as sp
+
 from dra_common.domain import SINGAPORE_SOURCES, SOURCE_NAMES
 from dra_common.encoder import DIM
-
 from dra_ranking.catalog import DatasetRecord
 from dra_ranking.text import tokenize
 

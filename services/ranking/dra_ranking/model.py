@@ -27,10 +27,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_NAMES
-from dra_common.encoder import DIM
 from torch import nn
 
+from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_NAMES
+from dra_common.encoder import DIM
 from dra_ranking.features import FEATURE_NAMES, NUM_FEATURES, NUM_SOURCE_EVIDENCE, F
 from dra_ranking.text import hash_tokens, query_geographies, tokenize
 

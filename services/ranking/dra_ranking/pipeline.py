@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dra_common.settings import Settings
 
+from dra_common.settings import Settings
 from dra_ranking import evaluation
 from dra_ranking.catalog import DatasetRecord, embedding_text, ensure_embeddings, load_active, load_curated
 from dra_ranking.evaluation import encode_queries

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from dra_common.domain import SINGAPORE_SOURCES, SOURCE_NAMES, SOURCES
 
+from dra_common.domain import SINGAPORE_SOURCES, SOURCE_NAMES, SOURCES
 from dra_ranking.features import QueryContext, candidate_features, fused_relevance, source_evidence
 from dra_ranking.index import FIELDS, Candidates, CatalogIndex
 from dra_ranking.model import QualityAwareRankingModel

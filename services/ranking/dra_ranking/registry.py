@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from dra_common.settings import Settings
 from sqlalchemy import select, update
 
+from dra_common.settings import Settings
 from dra_ranking.model import QualityAwareRankingModel
 
 log = logging.getLogger(__name__)

@@ -17,6 +17,7 @@ from typing import Any
 
 import grpc
 import numpy as np
+
 from dra.v1 import common_pb2, ranking_pb2, ranking_pb2_grpc
 from dra_common.catalog_version import CHANNEL as CATALOG_CHANNEL
 from dra_common.catalog_version import model_channel
@@ -24,7 +25,6 @@ from dra_common.domain import DOMAINS, SOURCE_NAMES
 from dra_common.encoder import DIM, MODEL_NAME
 from dra_common.settings import Settings
 from dra_common.text import clip_query
-
 from dra_ranking import metrics, ranker, registry
 from dra_ranking.catalog import catalog_version, ensure_embeddings, load_active
 from dra_ranking.features import make_context

@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from dra_common.domain import DOMAINS, SOURCE_NAMES
 from torch import nn
 
+from dra_common.domain import DOMAINS, SOURCE_NAMES
 from dra_ranking import evaluation
 from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
@@ -212,9 +212,10 @@ def load_feedback(settings: Any) -> list[dict[str, Any]]:
     if settings is None:
         return []
     try:
+        from sqlalchemy import select
+
         from dra_common.db import session_scope
         from dra_common.models import UserFeedback
-        from sqlalchemy import select
 
         with session_scope(settings) as s:
             rows = s.execute(select(UserFeedback).where(UserFeedback.user_rating.is_not(None))).scalars().all()

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+
 from dra_common.domain import DOMAINS
 from dra_common.evalsets import LabelledQuery
 from dra_common.mappings import Mapping

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from dra_common.domain import DOMAINS
 
+from dra_common.domain import DOMAINS
 from dra_router.classifier import LabelledQuery
 from dra_router.routing import Router
 

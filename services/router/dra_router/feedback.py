@@ -11,13 +11,13 @@ import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 
+from sqlalchemy import func, select
+from sqlalchemy.exc import SQLAlchemyError
+
 from dra_common.db import engine
 from dra_common.domain import SOURCE_NAMES
 from dra_common.models import UserFeedback
 from dra_common.settings import Settings
-from sqlalchemy import func, select
-from sqlalchemy.exc import SQLAlchemyError
-
 from dra_router.priors import FeedbackStat
 
 log = logging.getLogger(__name__)

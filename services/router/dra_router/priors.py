@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from dra_common.domain import DOMAINS, SOURCE_NAMES
 from dra_common.mappings import Mapping
 

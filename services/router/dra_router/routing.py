@@ -29,10 +29,10 @@ from collections.abc import Mapping as MappingType
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from dra_common.domain import SINGAPORE_SOURCES, SOURCE_NAMES
 from dra_common.mappings import Mapping, ParseResult
 from dra_common.text import clip_query
-
 from dra_router import geography
 from dra_router.classifier import DomainClassifier, LabelledQuery, training_examples
 from dra_router.priors import FeedbackStat, SourcePrior, SourcePriors

@@ -12,11 +12,11 @@ import time
 from collections.abc import Callable
 
 import grpc
+
 from dra.v1 import common_pb2, router_pb2, router_pb2_grpc
 from dra_common import mappings
 from dra_common.evalsets import load_labelled
 from dra_common.settings import Settings
-
 from dra_router import feedback, metrics
 from dra_router.routing import Decision, InvalidQueryError, Router, build_router, label_texts, rebuild_priors
 

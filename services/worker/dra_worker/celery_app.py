@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from celery.schedules import crontab
 from celery.signals import beat_init, worker_process_init, worker_ready, worker_shutdown
+
 from dra_common.log import setup_logging
 from dra_common.settings import Settings
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import httpx
 import psutil
+from google.protobuf.json_format import MessageToDict
+from sqlalchemy import select
+
 from dra.v1 import monitoring_pb2, monitoring_pb2_grpc, ranking_pb2, ranking_pb2_grpc
 from dra_common.db import session_scope
 from dra_common.grpc_utils import channel
 from dra_common.models import ABTest, SearchEvent, TaskRun, UserFeedback
-from google.protobuf.json_format import MessageToDict
-from sqlalchemy import select
-
 from dra_worker.celery_app import app, settings
 
 log = logging.getLogger(__name__)

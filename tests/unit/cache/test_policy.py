@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dra_cache.config import CacheSettings
 from dra_cache.policy import (
     DEFAULT_TTL_TIERS,

@@ -10,6 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+
 from dra_common.catalog.default import default_catalog_files
 from dra_common.catalog.records import FIELDS, Candidate, CatalogRecord, validate_candidate
 from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_BY_NAME

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dra_common.catalog.embedding import CatalogEmbedder, from_bytes, to_bytes
 
 TEXTS = [

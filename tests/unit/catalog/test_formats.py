@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+
 from dra_common.catalog.formats import InputError, ParseOptions, detect_format, read_items
 from dra_common.catalog.records import CatalogRecord, FieldMapping, Rejection, validate_candidate
 from dra_common.catalog.store import custom_source
 from dra_common.domain import SOURCE_BY_NAME
-
 from tests.fixtures.catalog.support import FIXTURES
 
 SOURCES = {

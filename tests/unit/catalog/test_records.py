@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+
 from dra_common.catalog.records import (
     COMPLETENESS_WEIGHTS,
     EMBEDDING_TEXT_MAX_CHARS,

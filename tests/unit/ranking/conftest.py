@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from dra_ranking.catalog import DatasetRecord
 from dra_ranking.index import CatalogIndex
 

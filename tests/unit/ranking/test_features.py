@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+
 from dra_ranking.features import SOURCE_EVIDENCE_NAMES, F, candidate_features, make_context, source_evidence
 from dra_ranking.text import hash_tokens, query_geographies, tokenize
 

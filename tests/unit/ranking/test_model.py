@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from dra_ranking import ranker
 from dra_ranking.features import NUM_FEATURES, candidate_features, make_context
 from dra_ranking.model import QualityAwareRankingModel

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+
 from dra_ranking.model import QualityAwareRankingModel
 from dra_ranking.registry import CheckpointError, load_checkpoint, save_checkpoint, sha256_file
 

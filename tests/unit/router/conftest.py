@@ -4,6 +4,7 @@ trained on the train splits, shared by the whole session because loading and tra
 from __future__ import annotations
 
 import pytest
+
 from dra_common import mappings
 from dra_common.evalsets import LabelledQuery, load_labelled
 from dra_router.routing import Router, build_router

@@ -7,6 +7,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+
 from dra_common.domain import DOMAINS
 from dra_common.evalsets import LabelledQuery, load_labelled
 from dra_common.text import normalize_query

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from dra_common.evalsets import load_labelled
 from dra_router.geography import detect
 

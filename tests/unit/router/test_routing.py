@@ -7,6 +7,7 @@ import time
 
 import numpy as np
 import pytest
+
 from dra_common.domain import DOMAINS, SINGAPORE_SOURCES, SOURCE_NAMES
 from dra_common.mappings import Mapping
 from dra_common.text import MAX_QUERY_CHARS

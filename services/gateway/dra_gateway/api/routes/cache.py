@@ -6,10 +6,10 @@ import time
 from typing import Any
 
 import grpc
-from dra.v1 import cache_pb2
 from fastapi import APIRouter, HTTPException
 from google.protobuf.json_format import MessageToDict
 
+from dra.v1 import cache_pb2
 from dra_gateway.deps import ClientsDep
 from dra_gateway.schemas import InvalidateIn, SearchFiltersIn, SearchRequest, WarmIn
 from dra_gateway.search import run_search

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from fastapi import APIRouter, HTTPException
+from sqlalchemy import func, select
+
 from dra_common.catalog.store import catalog_stats
 from dra_common.db import session_scope
 from dra_common.domain import SOURCE_BY_NAME
 from dra_common.models import Dataset, Source
-from fastapi import APIRouter, HTTPException
-from sqlalchemy import func, select
-
 from dra_gateway.deps import SettingsDep
 
 router = APIRouter(prefix="/api/v2", tags=["catalog"])

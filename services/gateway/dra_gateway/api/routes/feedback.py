@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from dra_common.db import session_scope
-from dra_common.models import UserFeedback
 from fastapi import APIRouter, HTTPException
 from sqlalchemy.exc import SQLAlchemyError
 
+from dra_common.db import session_scope
+from dra_common.models import UserFeedback
 from dra_gateway.deps import SettingsDep
 from dra_gateway.schemas import FeedbackIn
 

@@ -7,13 +7,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import grpc
-from dra.v1 import monitoring_pb2, ranking_pb2
-from dra_common.db import ping
-from dra_common.grpc_utils import health_check
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict
 
+from dra.v1 import monitoring_pb2, ranking_pb2
+from dra_common.db import ping
+from dra_common.grpc_utils import health_check
 from dra_gateway.clients import Clients
 from dra_gateway.deps import ClientsDep
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import grpc
-from dra.v1 import monitoring_pb2
 from fastapi import APIRouter, HTTPException
 from google.protobuf.json_format import MessageToDict
 
+from dra.v1 import monitoring_pb2
 from dra_gateway.deps import ClientsDep
 from dra_gateway.schemas import ReportIn
 
