@@ -97,9 +97,16 @@ def test_cache_investigation_and_remediation_calls(stack: Stack, http: httpx.Cli
 
 
 def test_weekly_report_has_the_fields_the_email_reads(http: httpx.Client) -> None:
-    response = http.post("/api/v2/quality/report", json={"time_range": "7d", "include_details": True, "format": "json"})
-    assert response.status_code == 200, response.text
-    report = response.json()
+    for query in ("hdb resale flat prices", "eeg emotion recognition"):
+        assert http.post("/api/v2/search", json={"query": query, "use_cache": False}).status_code == 200
+    deadline = time.monotonic() + 30
+    while True:  # the events reach Postgres through the stream, asynchronously
+        response = http.post("/api/v2/quality/report", json={"time_range": "7d", "include_details": True, "format": "json"})
+        assert response.status_code == 200, response.text
+        report = response.json()
+        if report["report_summary"]["total_queries"] >= 2 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     summary = report["report_summary"]
     assert summary["total_queries"] > 0
     assert isinstance(summary["avg_quality_score"], float)
