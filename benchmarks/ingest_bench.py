@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any
 
 import psutil
-import psycopg2
 from sqlalchemy.engine import make_url
 
 from dra_common import migrate
@@ -96,7 +95,7 @@ def generate(path: Path, count: int, seed: int = 7) -> None:
             fh.write(json.dumps(record) + "\n")
 
 
-def scratch_settings(base: Settings, state_dir: Path) -> tuple[Settings, str]:
+def scratch_settings(base: Settings, state_dir: Path) -> Settings:
     """Settings pointing at a new scratch database (created and migrated)."""
     url = make_url(base.sqlalchemy_url)
     name = f"dra_bench_{uuid.uuid4().hex[:8]}"
@@ -106,22 +105,7 @@ def scratch_settings(base: Settings, state_dir: Path) -> tuple[Settings, str]:
         "redis_prefix": f"dra-bench-{name}:", "state_dir": state_dir,
     })
     migrate.upgrade(settings)
-    return settings, name
-
-
-def drop_database(base: Settings, name: str) -> None:
-    """Drop the scratch database."""
-    from dra_common.db import _engine_for
-
-    _engine_for.cache_clear()
-    admin = make_url(base.sqlalchemy_url).set(database="postgres").render_as_string(hide_password=False)
-    conn = psycopg2.connect(admin.replace("postgresql+psycopg2://", "postgresql://", 1))
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s "
-                    "AND pid <> pg_backend_pid()", (name,))
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}"')
-    conn.close()
+    return settings
 
 
 def peak_rss_mb() -> float:
@@ -184,7 +168,7 @@ def main() -> None:
     started = time.perf_counter()
     generate(data, args.records)
     generation_s = time.perf_counter() - started
-    settings, db_name = scratch_settings(base, work / "state")
+    settings = scratch_settings(base, work / "state")
     load_before = os.getloadavg()
     embedder = None
     model_load_s = 0.0
@@ -234,7 +218,7 @@ def main() -> None:
         assert report is not None
     finally:
         if not args.keep_db:
-            drop_database(base, db_name)
+            migrate.drop_database(settings)
     figures = {
         "records": args.records,
         "added": report.added,

@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import psycopg2
 import pytest
 import redis
 from sqlalchemy.engine import make_url
@@ -67,18 +66,7 @@ def isolated_settings(stores: tuple[str, str], state: Path) -> Iterator[Settings
         client = redis.Redis.from_url(redis_base)
         for key in client.scan_iter(match=f"{s.redis_prefix}*", count=1000):
             client.delete(key)
-        from dra_common.db import _engine_for
-
-        _engine_for(s.sqlalchemy_url).dispose()
-        conn = psycopg2.connect(admin_url)
-        conn.autocommit = True
-        with conn.cursor() as cur:
-            cur.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (db_name,),
-            )
-            cur.execute(f'DROP DATABASE IF EXISTS "{db_name}"')
-        conn.close()
+        migrate.drop_database(s)
 
 
 @pytest.fixture(scope="module")

@@ -37,6 +37,24 @@ def ensure_database(settings: Settings) -> bool:
         admin.dispose()
 
 
+def drop_database(settings: Settings) -> None:
+    """Drop the database named in DATABASE_URL (scratch databases of tests and benchmarks), closing its sessions."""
+    from dra_common.db import _engine_for
+
+    url = make_url(settings.sqlalchemy_url)
+    _engine_for(settings.sqlalchemy_url).dispose()
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(
+                text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND pid <> pg_backend_pid()"),
+                {"n": url.database},
+            )
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}"'))
+    finally:
+        admin.dispose()
+
+
 def upgrade(settings: Settings, revision: str = "head") -> None:
     """Bring the schema to `revision`, creating the database first if needed."""
     ensure_database(settings)

@@ -16,11 +16,12 @@ import grpc
 import orjson
 from sqlalchemy import text
 
-from dra.v1 import cache_pb2, common_pb2, ranking_pb2, router_pb2
+from dra.v1 import cache_pb2, common_pb2, router_pb2
 from dra_common.db import engine
 from dra_common.domain import SINGAPORE_SOURCES
 from dra_common.events import publish_search_event
 from dra_common.quality import ESTIMATE_METHOD, estimated_ndcg_at_3
+from dra_common.rank_request import rank_request
 from dra_common.text import clip_query, normalize_query
 from dra_gateway.clients import Clients
 from dra_gateway.metrics import DEGRADED, SEARCH_LATENCY, SEARCHES
@@ -204,18 +205,12 @@ def run_search(clients: Clients, request: SearchRequest) -> dict[str, Any]:
     served_version = model_version
     try:
         ranked = clients.ranking.Rank(
-            ranking_pb2.RankRequest(
-                query=query,
-                max_results=request.max_results,
-                query_embedding=route.query_embedding if route else [],
-                embedding_model=route.embedding_model if route else "",
-                domain=route.domain if route else "",
-                domain_confidence=route.confidence if route else 0.0,
-                source_priors=route.recommended_sources if route else [],
-                singapore_first=route.singapore_first_applied if route else False,
-                filters=common_pb2.SearchFilters(sources=filters.sources, geography=filters.geography),
-                model_version=model_version,
-                geography=route.geography if route else [],
+            rank_request(
+                query,
+                request.max_results,
+                route,
+                common_pb2.SearchFilters(sources=filters.sources, geography=filters.geography),
+                model_version,
             ),
             timeout=settings.rpc_deadline_s,
         )

@@ -21,9 +21,10 @@ from typing import Any
 import grpc
 from ranx import Qrels, Run, evaluate
 
-from dra.v1 import cache_pb2, cache_pb2_grpc, ranking_pb2, ranking_pb2_grpc, router_pb2, router_pb2_grpc
+from dra.v1 import cache_pb2, cache_pb2_grpc, ranking_pb2_grpc, router_pb2, router_pb2_grpc
 from dra_common import evalsets, mappings
 from dra_common.grpc_utils import channel
+from dra_common.rank_request import rank_request
 from dra_common.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -65,17 +66,7 @@ def _rank(peers: Peers, settings: Settings, query: str, k: int) -> tuple[router_
         router_pb2.ClassifyRequest(query=query, return_embedding=True), timeout=settings.rpc_deadline_s
     )
     ranked = peers.ranking.Rank(
-        ranking_pb2.RankRequest(
-            query=query,
-            max_results=k,
-            query_embedding=route.query_embedding,
-            embedding_model=route.embedding_model,
-            domain=route.domain,
-            domain_confidence=route.confidence,
-            source_priors=route.recommended_sources,
-            singapore_first=route.singapore_first_applied,
-            geography=route.geography,
-        ),
+        rank_request(query, k, route),
         timeout=settings.rpc_deadline_s * 5,
     )
     return route, ranked

@@ -11,7 +11,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from google.protobuf.json_format import MessageToDict
 
-from dra.v1 import monitoring_pb2, ranking_pb2
+from dra.v1 import cache_pb2, monitoring_pb2, ranking_pb2
 from dra_common.db import ping
 from dra_common.grpc_utils import health_check
 from dra_gateway.clients import Clients
@@ -53,8 +53,6 @@ def _ranking_check(clients: Clients) -> tuple[str, str]:
 
 
 def _cache_check(clients: Clients) -> tuple[str, str]:
-    from dra.v1 import cache_pb2
-
     state, detail = _grpc_check(clients.settings.cache_addr)
     if state != "up":
         return state, detail
