@@ -133,3 +133,12 @@ def test_runbook_quality_regexes_count_the_shipped_file() -> None:
     records = mappings.parse_file().records
     assert high == sum(r.score >= 0.8 for r in records)
     assert low == sum(r.score < 0.5 for r in records)
+
+
+def test_every_shipped_query_judges_every_registered_source(shipped: mappings.ParseResult) -> None:
+    """Source-level NDCG counts an unjudged source as irrelevant, so every query judges all of them."""
+    judged: dict[str, set[str]] = {}
+    for r in shipped.records:
+        judged.setdefault(r.query, set()).add(r.source)
+    incomplete = {q: sorted(set(SOURCE_NAMES) - s) for q, s in judged.items() if s != set(SOURCE_NAMES)}
+    assert not incomplete, list(incomplete.items())[:5]

@@ -21,7 +21,8 @@ from dra_ranking.text import stems, words
 DEFAULT_POOL = 100
 # The model re-ranks the best RERANK_DEPTH fused candidates; the rest keep their fused order below them.
 RERANK_DEPTH = 50
-# Source-ranking weight of a single-country source for a query that does not name that country.
+# Source-ranking weight of a single-country source for a query that does not name that country, for
+# checkpoints that did not choose their own on validation (config "national_source_factor").
 NATIONAL_SOURCE_FACTOR = 0.6
 SOURCE_COUNTRY = {s.name: s.country for s in SOURCES}
 SNIPPET_CHARS = 240
@@ -182,6 +183,8 @@ def rank_sources(
                                      singapore="SG" in ctx.geography)
         head = dict(zip(catalog_sources, scores.tolist(), strict=True))
     blend = float(model.config.get("source_blend", 0.5)) if model is not None else 0.0
+    national = float(model.config.get("national_source_factor", NATIONAL_SOURCE_FACTOR)) if model is not None \
+        else NATIONAL_SOURCE_FACTOR
     out: list[SourceRank] = []
     for s in catalog_sources:
         ev = min(1.0, evidence.get(s, 0.0))
@@ -195,7 +198,7 @@ def rank_sources(
         country = SOURCE_COUNTRY.get(s, "global")
         if country != "global" and country not in ctx.geography:
             # A national portal answers questions about its country; others get it only as a fallback.
-            score *= NATIONAL_SOURCE_FACTOR
+            score *= national
             reason += f", {country}-only source for a query not about {country}"
         out.append(SourceRank(s, float(np.clip(score, 0.0, 1.0)), reason))
     out.sort(key=lambda x: (-x.score, x.source))

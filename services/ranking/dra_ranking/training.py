@@ -36,7 +36,7 @@ from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
 from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel
-from dra_ranking.ranker import DEFAULT_POOL
+from dra_ranking.ranker import DEFAULT_POOL, NATIONAL_SOURCE_FACTOR
 from dra_ranking.registry import CHECKPOINT, MODEL_NAME, atomic_write_json, save_checkpoint, sha256_file
 from dra_ranking.text import GEOGRAPHY_NAMES, hash_tokens, tokenize, words
 
@@ -46,6 +46,9 @@ VALIDATION_PERCENT = 15
 EVIDENCE_DROPOUT = 0.3
 # A re-ranker epoch must beat the best so far by this much on validation NDCG@10 to be kept (noise guard).
 RERANK_MIN_GAIN = 0.002
+# Grids of the source ranking's mixing weights, chosen on validation mappings after training.
+SOURCE_BLENDS = (0.25, 0.5, 0.7, 0.85, 1.0)
+NATIONAL_FACTORS = (1.0, 0.8, 0.6, 0.4, 0.2)
 # Pseudo-queries teach title/keyword matching; people's judgments outweigh them.
 PSEUDO_WEIGHT = 0.15
 TEMPLATES = (
@@ -559,19 +562,24 @@ def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel,
 
 
 def choose_source_blend(index: CatalogIndex, model: QualityAwareRankingModel, cache: dict[str, Any]) -> float:
-    """The weight of the source head in the source ranking that does best on validation mappings."""
+    """The source ranking's mixing weights that do best on the validation mappings (never the held-out ones).
+
+    Chooses together the weight of the source head against the dataset evidence (`source_blend`) and the
+    factor applied to a single-country source for a query about elsewhere (`national_source_factor`).
+    """
     prepared, qrels = cache.get("mappings", ([], {}))
     if not prepared:
-        return 0.5
-    best, best_score = 0.5, -1.0
-    for blend in (0.25, 0.5, 0.7, 0.85, 1.0):
-        model.config["source_blend"] = blend
-        runs = evaluation.source_runs(index, prepared, model, systems=("model",))
-        score = evaluation.score_runs(qrels, runs, ["ndcg@3"])["model"]["ndcg@3"]
-        if score > best_score + 1e-9:
-            best, best_score = blend, score
-    model.config["source_blend"] = best
-    return best
+        return float(model.config.get("source_blend", 0.5))
+    best, best_score = (0.5, NATIONAL_SOURCE_FACTOR), -1.0
+    for blend in SOURCE_BLENDS:
+        for national in NATIONAL_FACTORS:
+            model.config["source_blend"], model.config["national_source_factor"] = blend, national
+            runs = evaluation.source_runs(index, prepared, model, systems=("model",))
+            score = evaluation.score_runs(qrels, runs, ["ndcg@3"])["model"]["ndcg@3"]
+            if score > best_score + 1e-9:
+                best, best_score = (blend, national), score
+    model.config["source_blend"], model.config["national_source_factor"] = best
+    return best[0]
 
 
 def source_centroids(index: CatalogIndex) -> dict[str, np.ndarray]:
