@@ -50,6 +50,10 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "memory_size": 0,
     "memory_k": 10,
     "memory_unmapped": 0.1,
+    # How sources are scored: "head" (the trained source head) or "memory" (the nearest remembered mapping
+    # queries' judgments alone); training chooses on validation queries and sets memory_k / memory_tau.
+    "source_scoring": "head",
+    "memory_tau": 0.0,  # > 0: fixed softmax temperature over the memory (else the learned one)
     "source_names": list(SOURCE_NAMES),
     "domain_names": list(DOMAINS),
     "feature_names": list(FEATURE_NAMES),
@@ -172,7 +176,9 @@ class QualityAwareRankingModel(nn.Module):
             sims = sims.masked_fill(hit, -2.0)
         k = min(int(self.config["memory_k"]), m)
         top, idx = sims.topk(k, dim=-1)
-        weights = torch.softmax(top / self.src_memory_log_tau.exp().clamp(min=0.01), dim=-1)
+        fixed_tau = float(self.config.get("memory_tau") or 0.0)
+        tau = torch.tensor(fixed_tau) if fixed_tau > 0 else self.src_memory_log_tau.exp().clamp(min=0.01)
+        weights = torch.softmax(top / tau, dim=-1)
         unmapped = float(self.config["memory_unmapped"])
         vals = torch.where(self.memory_mask[idx, source.unsqueeze(-1)] > 0,
                            self.memory_targets[idx, source.unsqueeze(-1)], torch.tensor(unmapped))
@@ -304,22 +310,28 @@ class QualityAwareRankingModel(nn.Module):
         domain: str = "",
         evidence: np.ndarray | None = None,
         singapore: bool | None = None,
+        exclude_memory: int = -1,
     ) -> np.ndarray:
-        """Source-head probability (len(sources),) for one query.
+        """Relevance in [0, 1] of each source (len(sources),) for one query.
 
-        `evidence` (len(sources), NUM_SOURCE_EVIDENCE) is the retrieval evidence of each source (None:
-        unknown); `singapore` says whether the query is about Singapore (None: read from the text).
+        With `source_scoring` "head": the source head, given `evidence` (len(sources), NUM_SOURCE_EVIDENCE),
+        the retrieval evidence of each source (None: unknown), and `singapore`, whether the query is about
+        Singapore (None: read from the text). With "memory": the judgments of the nearest remembered mapping
+        queries. `exclude_memory` hides one memory row (a remembered query scored against the others).
         """
         if not sources:
             return np.zeros(0, dtype=np.float32)
         q_raw = torch.from_numpy(np.asarray(query_embedding, dtype=np.float32)).unsqueeze(0)
         n = len(sources)
         src = torch.tensor([self.source_id(s) for s in sources], dtype=torch.long)
+        exclude = torch.full((n,), exclude_memory, dtype=torch.long) if exclude_memory >= 0 else None
+        if self.config.get("source_scoring") == "memory":
+            return self.memory_prior(q_raw.expand(n, -1), src, exclude).numpy().astype(np.float32)
         dom = torch.full((n,), self.domain_id(domain), dtype=torch.long)
         if singapore is None:
             singapore = "SG" in query_geographies(query_text)
         ev = torch.from_numpy(np.ascontiguousarray(evidence, dtype=np.float32)) if evidence is not None else None
-        logits = self.source_logits(q_raw.expand(n, -1), dom, src, evidence=ev,
+        logits = self.source_logits(q_raw.expand(n, -1), dom, src, exclude=exclude, evidence=ev,
                                     sg_query=torch.full((n,), 1.0 if singapore else 0.0))
         return torch.sigmoid(logits).numpy().astype(np.float32)
 

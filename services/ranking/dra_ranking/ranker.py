@@ -164,12 +164,14 @@ def rank_sources(
     cands: Candidates,
     rel: np.ndarray,
     router_priors: Mapping[str, float],
+    exclude_memory: int = -1,
 ) -> list[SourceRank]:
-    """Sources ranked for the query: their best datasets' relevance, blended with the model's source head.
+    """Sources ranked for the query: their best datasets' relevance, blended with the model's source scores.
 
     The evidence of a source is its best dataset's relevance plus a little for a second good one; the
-    model's source head (trained on the source-level mappings) and the router's priors, when present,
-    are mixed in with the weights stored in the model config.
+    model's source scores (its source head, or the judgments of the nearest remembered mapping queries)
+    and the router's priors, when present, are mixed in with the weights stored in the model config.
+    `exclude_memory` hides one remembered mapping query (training scores remembered queries this way).
     """
     per_source: dict[str, list[float]] = {}
     for o in np.argsort(-rel, kind="stable")[:50]:
@@ -178,20 +180,24 @@ def rank_sources(
     catalog_sources, rows = index.source_slots()
     head: dict[str, float] = {}
     if model is not None and catalog_sources:
-        src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)
-        scores = model.score_sources(ctx.embedding, ctx.text, catalog_sources, ctx.domain, src_evidence[rows],
-                                     singapore="SG" in ctx.geography)
+        src_evidence = None
+        if model.config.get("source_scoring") != "memory":
+            src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)[rows]
+        scores = model.score_sources(ctx.embedding, ctx.text, catalog_sources, ctx.domain, src_evidence,
+                                     singapore="SG" in ctx.geography, exclude_memory=exclude_memory)
         head = dict(zip(catalog_sources, scores.tolist(), strict=True))
     blend = float(model.config.get("source_blend", 0.5)) if model is not None else 0.0
     national = float(model.config.get("national_source_factor", NATIONAL_SOURCE_FACTOR)) if model is not None \
         else NATIONAL_SOURCE_FACTOR
+    head_label = "similar judged queries" if model is not None and model.config.get("source_scoring") == "memory" \
+        else "source model"
     out: list[SourceRank] = []
     for s in catalog_sources:
         ev = min(1.0, evidence.get(s, 0.0))
         score = (1.0 - blend) * ev + blend * head.get(s, 0.0)
         reason = f"best dataset relevance {ev:.2f}"
         if head:
-            reason += f", source model {head.get(s, 0.0):.2f}"
+            reason += f", {head_label} {head.get(s, 0.0):.2f}"
         if s in router_priors:
             score = 0.8 * score + 0.2 * float(router_priors[s])
             reason += f", router prior {float(router_priors[s]):.2f}"

@@ -15,6 +15,7 @@ the *train* split; the best checkpoint is written atomically each time validatio
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import logging
 import math
@@ -36,7 +37,7 @@ from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
 from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel
-from dra_ranking.ranker import DEFAULT_POOL, NATIONAL_SOURCE_FACTOR
+from dra_ranking.ranker import DEFAULT_POOL, NATIONAL_SOURCE_FACTOR, rank_sources, rerank
 from dra_ranking.registry import CHECKPOINT, MODEL_NAME, atomic_write_json, save_checkpoint, sha256_file
 from dra_ranking.text import GEOGRAPHY_NAMES, hash_tokens, tokenize, words
 
@@ -47,8 +48,10 @@ EVIDENCE_DROPOUT = 0.3
 # A re-ranker epoch must beat the best so far by this much on validation NDCG@10 to be kept (noise guard).
 RERANK_MIN_GAIN = 0.002
 # Grids of the source ranking's mixing weights, chosen on validation mappings after training.
-SOURCE_BLENDS = (0.25, 0.5, 0.7, 0.85, 1.0)
+SOURCE_BLENDS = (0.25, 0.5, 0.6, 0.75, 0.9, 1.0)
 NATIONAL_FACTORS = (1.0, 0.8, 0.6, 0.4, 0.2)
+MEMORY_KS = (5, 10, 20)
+MEMORY_TAUS = (0.05, 0.1, 0.2)
 # Pseudo-queries teach title/keyword matching; people's judgments outweigh them.
 PSEUDO_WEIGHT = 0.15
 TEMPLATES = (
@@ -140,6 +143,7 @@ class TrainingData:
     full_memory: tuple[np.ndarray, np.ndarray, np.ndarray]  # the same for every train-split mapping query
     data_hash: str
     counts: dict[str, int]
+    full_memory_queries: list[str] = field(default_factory=list)  # the rows of full_memory
 
 
 @dataclass
@@ -398,7 +402,7 @@ def build_training_data(
     memory = memory_of(memory_queries, per_query)
     full_memory = memory_of(list(all_per_query), all_per_query)
     return TrainingData(texts, embeddings, groups, source_examples, val_judged, val_mappings, val_pseudo,
-                        memory, full_memory, data_hash, counts)
+                        memory, full_memory, data_hash, counts, list(all_per_query))
 
 
 def _dominant_theme(index: CatalogIndex, labels: dict[int, float]) -> str:
@@ -582,6 +586,55 @@ def choose_source_blend(index: CatalogIndex, model: QualityAwareRankingModel, ca
     return best[0]
 
 
+def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, data: TrainingData) -> dict[str, float]:
+    """Score sources with the trained head or with the remembered judgments of similar queries, whichever
+    ranks the validation mapping queries better; sets the choice and its mixing weights in `model.config`.
+
+    The memory's own settings (neighbours, temperature, weight against dataset evidence, national-source
+    factor) are chosen leave-one-out over every train-split mapping query: each query is scored with its own
+    memory row hidden. Head and memory are then compared on the validation queries, which the head never
+    trained on, again with their own rows hidden. Returns the validation NDCG@3 of both.
+    """
+    queries = data.full_memory_queries
+    if not queries:
+        return {}
+    emb, targets, mask = data.full_memory
+    qrels = {f"q{i}": {s: int(round(100 * targets[i, j])) for j, s in enumerate(SOURCE_NAMES) if mask[i, j] > 0}
+             for i in range(len(queries))}
+    prepared = evaluation.prepare(index, [evaluation.EvalQuery(f"q{i}", q) for i, q in enumerate(queries)], emb)
+    rels = [rerank(index, model, p.ctx, p.cands) for p in prepared]
+    from dra_common.text import normalize_query
+
+    validation = {f"q{i}" for i, q in enumerate(queries) if _bucket("val:" + normalize_query(q), VALIDATION_PERCENT)}
+
+    def ndcg3(settings: dict[str, Any], qids: set[str] | None = None) -> float:
+        model.config.update(settings)
+        run = {}
+        for row, (p, rel) in enumerate(zip(prepared, rels, strict=True)):
+            if qids is None or p.query.qid in qids:
+                ranked = rank_sources(index, model, p.ctx, p.cands, rel, {}, exclude_memory=row)
+                run[p.query.qid] = evaluation._as_run_scores((x.source, x.score) for x in ranked)  # noqa: SLF001
+        chosen = {q: v for q, v in qrels.items() if q in run}
+        return evaluation.score_runs(chosen, {"m": run}, ["ndcg@3"])["m"]["ndcg@3"]
+
+    head = {k: model.config.get(k) for k in ("source_scoring", "source_blend", "national_source_factor", "memory_k",
+                                             "memory_tau")}
+    head_val = ndcg3(head, validation) if validation else 0.0
+    best: tuple[float, dict[str, Any]] = (-1.0, {})
+    for k, tau, blend, national in itertools.product(MEMORY_KS, MEMORY_TAUS, SOURCE_BLENDS, NATIONAL_FACTORS):
+        settings = {"source_scoring": "memory", "memory_k": k, "memory_tau": tau, "source_blend": blend,
+                    "national_source_factor": national}
+        score = ndcg3(settings)
+        if score > best[0] + 1e-9:
+            best = (score, settings)
+    memory_val = ndcg3(best[1], validation) if validation else best[0]
+    model.config.update(best[1] if memory_val >= head_val else head)
+    log.info("source scoring chosen", extra={"scoring": model.config["source_scoring"], "head_val_ndcg3": head_val,
+                                             "memory_val_ndcg3": memory_val, "memory_loo_ndcg3": best[0]})
+    return {"val_mappings_ndcg@3_head": head_val, "val_mappings_ndcg@3_memory": memory_val,
+            "train_mappings_loo_ndcg@3_memory": best[0]}
+
+
 def source_centroids(index: CatalogIndex) -> dict[str, np.ndarray]:
     """Mean (re-normalised) dataset embedding of each source in the catalog."""
     out: dict[str, np.ndarray] = {}
@@ -703,6 +756,9 @@ def train(
     # including the validation part that early stopping kept out of it.
     best_model, meta = load_checkpoint(ckpt)
     best_model.set_memory(*data.full_memory)
+    source_choice = choose_source_scoring(index, best_model, data)
+    meta["validation"] = {**meta.get("validation", {}), **source_choice}
+    best_metrics.update(source_choice)
     save_checkpoint(best_model, ckpt, meta)
     sha = sha256_file(ckpt)
     manifest = {

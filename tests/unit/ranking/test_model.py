@@ -77,6 +77,23 @@ def test_memory_prior_reads_nearest_mapping(query_vec):
     assert float(near) > 0.9 and float(hidden) < 0.2
 
 
+def test_memory_scoring_ranks_sources_by_the_judgments_of_similar_queries(query_vec):
+    model = QualityAwareRankingModel({"source_scoring": "memory", "memory_k": 2, "memory_tau": 0.05}).eval()
+    targets = np.zeros((2, 17), dtype=np.float32)
+    mask = np.ones((2, 17), dtype=np.float32)
+    targets[0, model.source_id("world_bank")], targets[0, model.source_id("kaggle")] = 0.9, 0.1
+    targets[1, model.source_id("world_bank")], targets[1, model.source_id("kaggle")] = 0.1, 0.9
+    model.set_memory(np.stack([query_vec, -query_vec]), targets, mask)
+    scores = model.score_sources(query_vec, "gdp", ["world_bank", "kaggle"])
+    assert scores[0] > 0.85 and scores[1] < 0.15
+    # Hiding the query's own memory row leaves only the dissimilar one.
+    hidden = model.score_sources(query_vec, "gdp", ["world_bank", "kaggle"], exclude_memory=0)
+    assert hidden[0] < 0.15 and hidden[1] > 0.85
+    # predict_relevance answers from the same scoring.
+    model.attach_encoder(type("E", (), {"encode_query": staticmethod(lambda q: query_vec)})())
+    assert model.predict_relevance("gdp", "world_bank") == pytest.approx(float(scores[0]), abs=1e-6)
+
+
 def test_rejects_wrong_feature_count():
     with pytest.raises(ValueError, match="num_features"):
         QualityAwareRankingModel({"num_features": NUM_FEATURES + 1})
