@@ -30,7 +30,7 @@ import psutil
 from sqlalchemy.engine import make_url
 
 from dra_common import migrate
-from dra_common.catalog.embedding import CatalogEmbedder
+from dra_common.catalog.embedding import PRECISIONS, CatalogEmbedder
 from dra_common.catalog.formats import ParseOptions, read_items
 from dra_common.catalog.store import Ingestor
 from dra_common.settings import Settings
@@ -156,7 +156,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 2, help="torch threads (in-process)")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="embedding worker processes, one torch thread each (1 = in-process)")
-    parser.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: the fastest that agrees with fp32 (int8 ONNX model cached under DATA_DIR/cache)")
     parser.add_argument("--no-embed", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json-out", type=Path)
@@ -176,7 +177,7 @@ def main() -> None:
     if not args.no_embed:
         started = time.perf_counter()
         embedder = CatalogEmbedder(threads=args.threads, batch_size=args.embed_batch, precision=args.precision,
-                                   workers=args.workers)
+                                   workers=args.workers, onnx_dir=Path(base.data_dir) / "cache")
         model_load_s = time.perf_counter() - started
         inner = embedder.embed
 

@@ -34,6 +34,34 @@ def test_worker_processes_match_in_process_encoding_in_order() -> None:
     assert distinct[0, 1] < 0.9  # different texts stay different (the check above can fail)
 
 
+@pytest.mark.slow
+def test_int8_onnx_model_agrees_with_float32_in_process_and_in_workers(tmp_path) -> None:
+    local = CatalogEmbedder(threads=1, precision="fp32")
+    int8 = CatalogEmbedder(threads=1, precision="int8", onnx_dir=tmp_path, encoder=local.encoder)
+    pooled = CatalogEmbedder(threads=1, precision="int8", workers=2, pool_min_texts=1, onnx_dir=tmp_path,
+                             encoder=local.encoder)
+    try:
+        reference = local.embed(TEXTS)
+        in_process = int8.embed(TEXTS)
+        in_workers = pooled.embed(TEXTS)
+    finally:
+        pooled.close()
+    assert int8.int8_path is not None and int8.int8_path.parent == tmp_path  # exported once, reused by the pool
+    assert len(list(tmp_path.glob("*.onnx"))) == 1
+    assert pooled.worker_precisions == {"int8"}
+    for vectors in (in_process, in_workers):
+        cosines = np.sum(reference * vectors, axis=1)
+        assert cosines.min() > 0.98
+        assert cosines.max() < 0.99999  # really the quantised model, not float32 again
+    # The torch encoder the exporter traced is still exact afterwards.
+    assert np.allclose(local.embed(TEXTS), reference, atol=1e-5)
+
+
+def test_precision_int8_needs_a_cache_directory() -> None:
+    with pytest.raises(ValueError, match="onnx_dir"):
+        CatalogEmbedder(precision="int8")
+
+
 def test_embedding_bytes_round_trip() -> None:
     vector = np.arange(384, dtype=np.float32) / 384
     blob = to_bytes(vector)

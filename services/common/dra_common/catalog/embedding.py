@@ -2,8 +2,9 @@
 
 Ingest embeds every added or changed record, so this is the hot path of `dra catalog ingest`:
 - texts are sorted by length so batches carry little padding;
-- on CPUs with native bfloat16 the forward pass runs under bf16 autocast when a calibration batch shows it is
-  faster and agrees with float32 (cosine >= 0.999);
+- the first large call times float32, bf16 autocast (on CPUs with native bfloat16) and an int8 ONNX Runtime model
+  (when onnxruntime is installed and a cache directory is given; see `onnx_encoder`) on a sample, and keeps the
+  fastest that agrees with float32 (cosine >= 0.999 for bf16, >= 0.98 for int8);
 - large batches go to `workers` single-threaded processes (`embed_worker`) instead of one process with several
   torch threads: intra-op threads synchronise at every layer, which stalls badly when the cores are shared with
   other work (measured 3-4x slower on the 2-core dev machine under load); separate processes never wait on each
@@ -20,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,6 +29,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 MIN_BF16_COSINE = 0.999
+MIN_INT8_COSINE = 0.98
+PRECISIONS = ("auto", "fp32", "bf16", "int8")
+PRECISION_BYTES = {"fp32": b"f", "bf16": b"b", "int8": b"i"}
 CALIBRATION_MIN_TEXTS = 256
 POOL_MIN_TEXTS = 256
 
@@ -37,10 +42,11 @@ class CatalogEmbedder:
     Args:
         threads: torch intra-op threads of the in-process encoder.
         batch_size: texts per forward pass.
-        precision: "auto" (calibrate on the first large call), "fp32" or "bf16".
+        precision: "auto" (calibrate on the first large call), "fp32", "bf16" or "int8" (needs `onnx_dir`).
         encoder: an already loaded SentenceEncoder to reuse in-process.
         workers: processes for large calls (1 = always in-process); each runs one torch thread.
         pool_min_texts: calls with fewer texts stay in-process (a pool costs a model load per worker).
+        onnx_dir: where the int8 ONNX model is cached (None: torch only).
     """
 
     def __init__(
@@ -51,15 +57,21 @@ class CatalogEmbedder:
         encoder: Any | None = None,
         workers: int = 1,
         pool_min_texts: int = POOL_MIN_TEXTS,
+        onnx_dir: Path | None = None,
     ) -> None:
-        if precision not in {"auto", "fp32", "bf16"}:
-            raise ValueError(f"precision must be auto, fp32 or bf16, not {precision!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}")
+        if precision == "int8" and onnx_dir is None:
+            raise ValueError("precision int8 needs onnx_dir (where the int8 model is cached)")
         self._encoder = encoder
         self.threads = threads
         self.batch_size = batch_size
         self.precision = precision
         self.workers = max(1, workers)
         self.pool_min_texts = pool_min_texts
+        self.onnx_dir = onnx_dir
+        self._int8_path: Path | None = None
+        self._int8: Any = None
         self._pool: list[_Worker] = []
         self.worker_precisions: set[str] = set()  # what the workers chose ("auto" until they calibrated)
         from dra_common.encoder import DIM, MODEL_NAME
@@ -76,11 +88,29 @@ class CatalogEmbedder:
             self._encoder = SentenceEncoder(threads=self.threads)
         return self._encoder
 
-    def _encode(self, texts: list[str], bf16: bool) -> np.ndarray:
-        return _encode_with(self.encoder, texts, self.batch_size, bf16)
+    @property
+    def int8_path(self) -> Path | None:
+        """The int8 ONNX model (exported on first use), or None when it is not wanted or not available."""
+        if self._int8_path is None and self.onnx_dir is not None and self.precision in ("auto", "int8"):
+            from dra_common.catalog.onnx_encoder import model_path
+
+            self._int8_path = model_path(self.onnx_dir)
+            if self._int8_path is None and self.precision == "int8":
+                self.precision = "auto"  # could not build it: calibrate among the torch precisions
+        return self._int8_path
+
+    def _int8_encoder(self) -> Any:
+        if self._int8 is None and self.int8_path is not None:
+            from dra_common.catalog.onnx_encoder import Int8Encoder
+
+            self._int8 = Int8Encoder(self.int8_path, self.encoder)
+        return self._int8
+
+    def _encode(self, texts: list[str], precision: str) -> np.ndarray:
+        return _encode_with(self.encoder, texts, self.batch_size, precision, self._int8_encoder())
 
     def _calibrate(self, texts: list[str]) -> None:
-        self.precision = _choose_precision(self.encoder, texts, self.batch_size)
+        self.precision = _choose_precision(self.encoder, texts, self.batch_size, self._int8_encoder())
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-length float32 embeddings (n, dim) of `texts`, in input order."""
@@ -96,21 +126,22 @@ class CatalogEmbedder:
                 self.workers = 1
         if self.precision == "auto":
             if len(items) < CALIBRATION_MIN_TEXTS:
-                # Timing both precisions costs seconds; small ingests are not worth it.
-                return self._ordered(items, bf16=False)
+                # Timing the precisions costs seconds; small ingests are not worth it.
+                return self._ordered(items, "fp32")
             self._calibrate(items)
-        return self._ordered(items, bf16=self.precision == "bf16")
+        return self._ordered(items, self.precision)
 
-    def _ordered(self, items: list[str], bf16: bool) -> np.ndarray:
+    def _ordered(self, items: list[str], precision: str) -> np.ndarray:
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
-        vectors = self._encode([items[i] for i in order], bf16=bf16)
+        vectors = self._encode([items[i] for i in order], precision)
         out = np.empty_like(vectors)
         out[np.asarray(order)] = vectors
         return out
 
     def _embed_in_pool(self, items: list[str]) -> np.ndarray:
         if not self._pool:
-            self._pool = [_Worker(self.batch_size, self.precision) for _ in range(self.workers)]
+            int8 = self.int8_path  # exported once here, before the workers start
+            self._pool = [_Worker(self.batch_size, self.precision, int8) for _ in range(self.workers)]
         order = sorted(range(len(items)), key=lambda i: len(items[i]))
         # Interleave the length-sorted texts so every worker gets a similar mix of short and long ones.
         shares = [share for share in (order[w :: self.workers] for w in range(self.workers)) if share]
@@ -133,15 +164,18 @@ class CatalogEmbedder:
 class _Worker:
     """One `embed_worker` child process and its pipes."""
 
-    def __init__(self, batch_size: int, precision: str) -> None:
+    def __init__(self, batch_size: int, precision: str, int8_path: Path | None = None) -> None:
         from dra_common.catalog.embed_worker import HEADER
 
         self._header = HEADER
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - kept for the child's lifetime, read on failure
         env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+        onnx = ["--onnx", str(int8_path)] if int8_path is not None else []
+        if precision == "int8" and not onnx:
+            precision = "auto"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "dra_common.catalog.embed_worker", "--batch-size", str(batch_size),
-             "--precision", precision],
+             "--precision", precision, *onnx],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, env=env,
         )
 
@@ -172,7 +206,7 @@ class _Worker:
         if len(body) != size or size != 1 + count * dim * 4:
             raise self._failure(f"answered {size} bytes for {count} texts")
         vectors = np.frombuffer(body[1:], dtype="<f4").reshape(count, dim).astype(np.float32)
-        return vectors, "bf16" if body[:1] == b"b" else "fp32"
+        return vectors, {v: k for k, v in PRECISION_BYTES.items()}.get(body[:1], "fp32")
 
     def stop(self) -> None:
         """Close its input (the worker exits at end of input); kill it if it does not leave in time."""
@@ -189,8 +223,11 @@ class _Worker:
                     stream.close()
 
 
-def _encode_with(encoder: Any, texts: list[str], batch_size: int, bf16: bool) -> np.ndarray:
-    if not bf16:
+def _encode_with(encoder: Any, texts: list[str], batch_size: int, precision: str, int8: Any = None) -> np.ndarray:
+    """Embeddings in one precision: torch fp32, torch under bf16 autocast, or the int8 ONNX encoder."""
+    if precision == "int8" and int8 is not None:
+        return int8.encode(texts, batch_size=batch_size)
+    if precision != "bf16":
         return encoder.encode(texts, batch_size=batch_size)
     import torch
 
@@ -199,25 +236,32 @@ def _encode_with(encoder: Any, texts: list[str], batch_size: int, bf16: bool) ->
     return np.asarray(out, dtype=np.float32)
 
 
-def _choose_precision(encoder: Any, texts: list[str], batch_size: int) -> str:
-    """fp32 or bf16, by timing both on a sample and checking they agree."""
+def _choose_precision(encoder: Any, texts: list[str], batch_size: int, int8: Any = None) -> str:
+    """The fastest precision that agrees with fp32 on a sample (fp32 unless another is clearly faster)."""
     sample = sorted(texts, key=len)[:: max(1, len(texts) // 64)][:64]
-    try:
-        _encode_with(encoder, sample[:4], batch_size, bf16=False)
-        _encode_with(encoder, sample[:4], batch_size, bf16=True)
-        start = time.perf_counter()
-        ref = _encode_with(encoder, sample, batch_size, bf16=False)
-        fp32_s = time.perf_counter() - start
-        start = time.perf_counter()
-        low = _encode_with(encoder, sample, batch_size, bf16=True)
-        bf16_s = time.perf_counter() - start
-        cosine = float(np.min(np.sum(ref * low, axis=1)))
-    except (RuntimeError, TypeError, ValueError) as exc:
-        log.info("bf16 unavailable, embedding in float32", extra={"error": str(exc)})
-        return "fp32"
-    choice = "bf16" if bf16_s < 0.85 * fp32_s and cosine >= MIN_BF16_COSINE else "fp32"
-    log.info("embedding precision chosen", extra={"precision": choice, "fp32_s": round(fp32_s, 3),
-                                                  "bf16_s": round(bf16_s, 3), "min_cosine": round(cosine, 5)})
+    options = ["fp32", "bf16"] + (["int8"] if int8 is not None else [])
+    floors = {"bf16": MIN_BF16_COSINE, "int8": MIN_INT8_COSINE}
+    seconds: dict[str, float] = {}
+    cosines: dict[str, float] = {}
+    ref: np.ndarray | None = None
+    for precision in options:
+        try:
+            _encode_with(encoder, sample[:4], batch_size, precision, int8)  # warm-up
+            start = time.perf_counter()
+            vectors = _encode_with(encoder, sample, batch_size, precision, int8)
+            seconds[precision] = time.perf_counter() - start
+        except (RuntimeError, TypeError, ValueError) as exc:
+            log.info("precision unavailable", extra={"precision": precision, "error": str(exc)})
+            continue
+        if ref is None:
+            ref = vectors
+        cosines[precision] = float(np.min(np.sum(ref * vectors, axis=1)))
+    fp32_s = seconds.get("fp32", float("inf"))
+    fit = [p for p in seconds if p != "fp32" and cosines[p] >= floors[p] and seconds[p] < 0.85 * fp32_s]
+    choice = min(fit, key=lambda p: seconds[p]) if fit else "fp32"
+    log.info("embedding precision chosen", extra={"precision": choice,
+                                                  **{f"{p}_s": round(v, 3) for p, v in seconds.items()},
+                                                  **{f"{p}_min_cosine": round(v, 5) for p, v in cosines.items()}})
     return choice
 
 

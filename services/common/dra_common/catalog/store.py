@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Text, all_, bindparam, func, select, update
@@ -406,7 +407,7 @@ class Ingestor:
 
     def _embedder(self) -> CatalogEmbedder:
         if self.embedder is None:
-            self.embedder = default_embedder()
+            self.embedder = default_embedder(self.settings)
             self._own_embedder = True
         return self.embedder
 
@@ -532,10 +533,11 @@ class Ingestor:
                 report.withdrawn += int(result.rowcount or 0)
 
 
-def default_embedder() -> CatalogEmbedder:
-    """The embedder an ingest creates when given none: one single-threaded worker process per core."""
+def default_embedder(settings: Settings) -> CatalogEmbedder:
+    """The embedder an ingest creates when given none: one single-threaded worker process per core, each on the
+    fastest precision that agrees with float32 (the int8 ONNX model is cached under DATA_DIR/cache)."""
     cores = max(1, os.cpu_count() or 1)
-    return CatalogEmbedder(threads=cores, workers=cores)
+    return CatalogEmbedder(threads=cores, workers=cores, onnx_dir=Path(settings.data_dir) / "cache")
 
 
 def _upsert_statement(with_embedding: bool) -> Any:
@@ -590,7 +592,7 @@ def embed_missing(settings: Settings, embedder: CatalogEmbedder | None = None, b
                   on_progress: Callable[[int], None] | None = None) -> int:
     """Embed active records stored without an embedding (after `--no-embed` ingests); returns how many."""
     own = embedder is None
-    embedder = embedder or default_embedder()
+    embedder = embedder or default_embedder(settings)
     try:
         return _embed_missing(settings, embedder, batch_size, on_progress)
     finally:
