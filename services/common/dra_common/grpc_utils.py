@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,20 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import Counter, Histogram, start_http_server
 
 log = logging.getLogger(__name__)
+
+# How long a Python thread may hold the GIL while another waits (default 5 ms).
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+def shorten_gil_switch_interval() -> None:
+    """Let gRPC's completion-queue threads take the GIL within 0.5 ms instead of 5 ms.
+
+    They need it to hand each finished call to its handler or caller; with the default a busy thread delays
+    replies. Measured with `benchmarks/ranking_bench.py --sizes 10000`, two runs each: Rank p50 with query
+    encoding 17.2 and 17.8 ms with the default, 16.4 and 16.4 ms with 0.5 ms. Called by every gRPC server and
+    by the gateway, a gRPC client.
+    """
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
 
 RPC_REQUESTS = Counter("dra_grpc_server_requests_total", "gRPC requests handled", ["service", "method", "code"])
 RPC_LATENCY = Histogram(
@@ -100,6 +115,7 @@ def serve(
     `register` adds the servicers and returns their full service names. Health starts NOT_SERVING;
     the caller sets SERVING once models and stores are ready.
     """
+    shorten_gil_switch_interval()
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers),
         interceptors=[_LoggingInterceptor(service)],

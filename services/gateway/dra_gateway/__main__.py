@@ -6,6 +6,7 @@ import socket
 
 import uvicorn
 
+from dra_common.grpc_utils import shorten_gil_switch_interval
 from dra_common.log import setup_logging
 from dra_common.settings import Settings
 from dra_gateway.app import create_app
@@ -15,6 +16,7 @@ def main() -> None:
     """Build settings, check the port, serve."""
     settings = Settings()
     setup_logging("gateway", settings.log_level)
+    shorten_gil_switch_interval()
     with socket.socket() as probe:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
