@@ -181,16 +181,15 @@ def rank_sources(
     head: dict[str, float] = {}
     if model is not None and catalog_sources:
         src_evidence = None
-        if model.config.get("source_scoring") != "memory":
+        if model.config.get("source_scoring") != "memory":  # the memory needs no retrieval evidence
             src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)[rows]
         scores = model.score_sources(ctx.embedding, ctx.text, catalog_sources, ctx.domain, src_evidence,
                                      singapore="SG" in ctx.geography, exclude_memory=exclude_memory)
         head = dict(zip(catalog_sources, scores.tolist(), strict=True))
-    blend = float(model.config.get("source_blend", 0.5)) if model is not None else 0.0
-    national = float(model.config.get("national_source_factor", NATIONAL_SOURCE_FACTOR)) if model is not None \
-        else NATIONAL_SOURCE_FACTOR
-    head_label = "similar judged queries" if model is not None and model.config.get("source_scoring") == "memory" \
-        else "source model"
+    config = model.config if model is not None else {}
+    blend = float(config.get("source_blend", 0.5)) if model is not None else 0.0
+    national = float(config.get("national_source_factor", NATIONAL_SOURCE_FACTOR))
+    head_label = "similar judged queries" if config.get("source_scoring") == "memory" else "source model"
     out: list[SourceRank] = []
     for s in catalog_sources:
         ev = min(1.0, evidence.get(s, 0.0))

@@ -593,7 +593,8 @@ def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, 
     The memory's own settings (neighbours, temperature, weight against dataset evidence, national-source
     factor) are chosen leave-one-out over every train-split mapping query: each query is scored with its own
     memory row hidden. Head and memory are then compared on the validation queries, which the head never
-    trained on, again with their own rows hidden. Returns the validation NDCG@3 of both.
+    trained on, again with their own rows hidden (the head's mixing weights were chosen on these same queries,
+    which favours the head). Returns the validation NDCG@3 of both.
     """
     queries = data.full_memory_queries
     if not queries:
