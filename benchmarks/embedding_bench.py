@@ -47,7 +47,7 @@ def onnx_int8(encoder: SentenceEncoder, workdir: Path) -> Callable[[list[str]], 
     path = onnx_encoder.model_path(workdir)
     if path is None:
         return None
-    int8 = onnx_encoder.Int8Encoder(path, encoder)
+    int8 = onnx_encoder.OnnxEncoder(path, encoder)
     return lambda texts: int8.encode(texts, batch_size=32)
 
 

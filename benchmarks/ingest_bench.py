@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2,
                         help="embedding worker processes, one torch thread each (1 = in-process)")
     parser.add_argument("--precision", choices=PRECISIONS, default="auto",
-                        help="auto: the fastest that agrees with fp32 (int8 ONNX model cached under DATA_DIR/cache)")
+                        help="auto: the fastest that agrees with fp32 (int8 ONNX model cached in MODEL_CACHE_DIR)")
     parser.add_argument("--no-embed", action="store_true")
     parser.add_argument("--keep-db", action="store_true")
     parser.add_argument("--json-out", type=Path)
@@ -177,7 +177,7 @@ def main() -> None:
     if not args.no_embed:
         started = time.perf_counter()
         embedder = CatalogEmbedder(threads=args.threads, batch_size=args.embed_batch, precision=args.precision,
-                                   workers=args.workers, onnx_dir=Path(base.data_dir) / "cache")
+                                   workers=args.workers, onnx_dir=Path(base.model_cache_dir))
         model_load_s = time.perf_counter() - started
         inner = embedder.embed
 

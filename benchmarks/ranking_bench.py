@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import random
 import statistics
 import time
@@ -77,7 +78,7 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     import torch
     from threadpoolctl import threadpool_limits
 
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_common.grpc_utils import serve
     from dra_common.log import setup_logging
     from dra_common.settings import Settings
@@ -93,7 +94,7 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     torch.set_num_threads(threads)
     threadpool_limits(1, user_api="blas")
     settings = Settings()
-    encoder = QueryEncoder(SentenceEncoder(threads=threads))
+    encoder = QueryEncoder(query_encoder(settings, threads))
     precision = encoder.calibrate()
     loaded = registry.load_version(settings, registry.shipped_manifest(settings))
     loaded.model.attach_encoder(encoder)
@@ -111,7 +112,7 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     running = serve("bench", register_servicer(service), host="127.0.0.1", port=port)
     running.set_serving(True)
     ready.put({"build_s": build, "index_mb": index.memory_bytes() / 2**20, "version": loaded.version,
-               "precision": precision})
+               "precision": precision, "runtime": encoder.encoder.runtime})
     stop.wait()
     running.stop(0)
 
@@ -121,7 +122,11 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[10000, 100000])
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runtime", choices=("onnx", "torch"), default=None,
+                        help="Query encoder runtime (default: QUERY_RUNTIME, else onnx)")
     args = parser.parse_args()
+    if args.runtime:
+        os.environ["QUERY_RUNTIME"] = args.runtime  # read by the server child's Settings too
 
     import multiprocessing as mp
 
@@ -130,13 +135,14 @@ def main() -> None:
     import torch
 
     from dra.v1 import ranking_pb2, ranking_pb2_grpc
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
+    from dra_common.settings import Settings
     from dra_ranking.encoding import QueryEncoder
     from tests.utils.stores import free_port
 
     torch.set_num_threads(args.threads)
     texts = queries(args.requests * len(args.sizes) + 20)
-    encoder = QueryEncoder(SentenceEncoder(threads=args.threads), precision="fp32")
+    encoder = QueryEncoder(query_encoder(Settings(), args.threads), precision="fp32")
     ctx = mp.get_context("spawn")
     print(f"torch threads {args.threads}; server in its own process; client here")
     for n, size in enumerate(args.sizes):
@@ -178,7 +184,7 @@ def main() -> None:
               f"numeric index {info['index_mb']:.0f} MB)")
         print(f"Rank top-10 over gRPC, query encoding included, {len(latencies)} distinct queries:")
         print(f"  p50 {p50:.1f} ms   p95 {p95:.1f} ms   p99 {p99:.1f} ms   mean {statistics.fmean(latencies):.1f} ms")
-        precision = info["precision"]
+        precision = f"{info['runtime']} {info['precision']}"
         print(f"bare query encoding (MiniLM {precision}, same queries): p50 {e50:.1f} ms   "
               f"p99 {_percentile(encode, 99):.1f} ms")
         print(f"ratio Rank p50 / encoding p50: {p50 / e50:.2f}")

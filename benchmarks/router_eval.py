@@ -36,14 +36,14 @@ def _in_process(queries_path: str | None, rounds: int) -> tuple[dict, str, list]
 
     threadpool_limits(1, user_api="blas")
     from dra_common import mappings
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_common.evalsets import load_labelled
     from dra_common.settings import Settings
     from dra_router import evaluation
     from dra_router.routing import build_router
 
     settings = Settings()
-    encoder = SentenceEncoder(threads=settings.torch_threads)
+    encoder = query_encoder(settings)
     started = time.perf_counter()
     router = build_router(encoder, mappings.parse_file(settings.training_mappings_path), load_labelled())
     train_s = time.perf_counter() - started

@@ -37,9 +37,10 @@ def percentiles(values: list[float]) -> str:
 
 def encode_floor(n: int) -> float:
     """Median time of one bare query encoding with the shared encoder, in ms."""
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
+    from dra_common.settings import Settings
 
-    encoder = SentenceEncoder(threads=1, cache_size=0)
+    encoder = query_encoder(Settings(), threads=1, cache_size=0)
     queries = [f"{random.choice(TOPICS)} {i}" for i in range(n)]
     for q in queries[:5]:
         encoder.encode([q])

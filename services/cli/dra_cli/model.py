@@ -39,10 +39,10 @@ def _setup(settings: Settings) -> None:
 
 
 def _encoder(settings: Settings) -> Any:
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_ranking.encoding import QueryEncoder
 
-    encoder = QueryEncoder(SentenceEncoder(threads=max(1, settings.torch_threads)))
+    encoder = QueryEncoder(query_encoder(settings, max(1, settings.torch_threads)))
     encoder.calibrate()
     return encoder
 
@@ -129,6 +129,7 @@ def train(
                                            "(default DATA_DIR/models)."),
     catalog: str = typer.Option("auto", "--catalog", help="auto (Postgres, else curated files), db or curated."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the maximum number of epochs."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (default 13): compare runs across seeds."),
     mappings: Path | None = typer.Option(None, "--mappings", help="Training mappings file (default: repo root)."),
     judgments: Path | None = typer.Option(None, "--judgments", help="Judgments JSONL (default: shipped eval set)."),
     register: bool = typer.Option(True, "--register/--no-register", help="Add the new version to the registry."),
@@ -154,7 +155,7 @@ def train(
     from dra_ranking import evaluation, pipeline, registry, training
 
     started = time.monotonic()
-    cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs)
+    cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs, seed=seed)
     encoder = _encoder(settings)
     err.print("loading the catalog …")
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)

@@ -36,14 +36,14 @@ def _in_process_router(settings: Settings, with_feedback: bool) -> Any:
     from threadpoolctl import threadpool_limits
 
     from dra_common import mappings
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_common.evalsets import load_labelled
     from dra_router import feedback
     from dra_router.routing import build_router
 
     threadpool_limits(1, user_api="blas")
     with err.status("loading the sentence encoder and training the router..."):
-        encoder = SentenceEncoder(threads=settings.torch_threads)
+        encoder = query_encoder(settings)
         parsed = mappings.parse_file(settings.training_mappings_path)
         loader = feedback.loader(settings) if with_feedback else None
         return build_router(encoder, parsed, load_labelled(), loader)

@@ -6,25 +6,35 @@ to ranking in the request. Batches for the catalog go through the same code so b
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIM = 384
+# The ONNX Runtime model must give the torch model's numbers, or queries and stored documents drift apart.
+ONNX_MIN_COSINE = 0.9999
+_AGREEMENT_SAMPLES = ("singapore housing prices", "EEG data for an emotion study",
+                      "I need country-level annual data on child vaccination coverage and household income")
+
+log = logging.getLogger(__name__)
 
 
 class SentenceEncoder:
     """Mean-pooled, L2-normalised MiniLM embeddings, with a small LRU cache for repeated queries.
 
     Calls the transformer directly (tokenizer + forward + pooling) instead of `SentenceTransformer.encode`,
-    which spends as long in bookkeeping as in the model for a single short query.
+    which spends as long in bookkeeping as in the model for a single short query. With `onnx_dir`, the same
+    weights run as a float32 ONNX Runtime model exported there (about 3x faster per short query on this
+    machine, same numbers); `runtime` says which one runs.
     """
 
-    def __init__(self, threads: int = 1, cache_size: int = 4096) -> None:
+    def __init__(self, threads: int = 1, cache_size: int = 4096, onnx_dir: Path | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -43,9 +53,32 @@ class SentenceEncoder:
         self._cache_size = cache_size
         self.name = MODEL_NAME
         self.dim = DIM
+        self._onnx: Any = self._load_onnx(Path(onnx_dir), threads) if onnx_dir is not None else None
+        self.runtime = "onnx" if self._onnx is not None else "torch"
+
+    def _load_onnx(self, onnx_dir: Path, threads: int) -> Any:
+        """The float32 ONNX model when it can be exported and agrees with torch; None (torch) otherwise."""
+        from dra_common.catalog.onnx_encoder import OnnxEncoder, model_path
+
+        path = model_path(onnx_dir, "fp32")
+        if path is None:
+            return None
+        try:
+            onnx = OnnxEncoder(path, self, threads=threads)
+            cosine = float(np.min(np.sum(onnx.encode(list(_AGREEMENT_SAMPLES)) * self.encode(list(_AGREEMENT_SAMPLES)),
+                                         axis=1)))
+        except Exception as exc:  # noqa: BLE001 - a damaged export must not stop the service: torch still works
+            log.warning("ONNX query model unusable; encoding with torch", extra={"error": f"{type(exc).__name__}: {exc}"})
+            return None
+        if cosine < ONNX_MIN_COSINE:
+            log.warning("ONNX query model disagrees with torch; encoding with torch", extra={"min_cosine": cosine})
+            return None
+        return onnx
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Embeddings of `texts` as a float32 array (n, 384), rows of unit length."""
+        if getattr(self, "_onnx", None) is not None:
+            return self._onnx.encode(texts, batch_size=batch_size)
         torch = self._torch
         out: list[np.ndarray] = []
         for start in range(0, len(texts), batch_size):
@@ -76,3 +109,9 @@ class SentenceEncoder:
             if len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return vector
+
+
+def query_encoder(settings: Any, threads: int | None = None, cache_size: int = 4096) -> SentenceEncoder:
+    """The encoder services use for queries: ONNX Runtime float32 unless `QUERY_RUNTIME=torch`."""
+    onnx_dir = Path(settings.model_cache_dir) if settings.query_runtime == "onnx" else None
+    return SentenceEncoder(threads=threads or settings.torch_threads, cache_size=cache_size, onnx_dir=onnx_dir)

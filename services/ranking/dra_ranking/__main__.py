@@ -26,7 +26,7 @@ def main() -> None:
     from tenacity import Retrying, stop_after_delay, wait_exponential
     from threadpoolctl import threadpool_limits
 
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_common.grpc_utils import serve, wait_for_termination
     from dra_ranking.encoding import QueryEncoder
     from dra_ranking.server import RankingService, register_servicer
@@ -35,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(threads)
     # numpy's BLAS spinning next to torch's threads costs more than it saves for one query.
     threadpool_limits(1, user_api="blas")
-    encoder = QueryEncoder(SentenceEncoder(threads=threads))
+    encoder = QueryEncoder(query_encoder(settings, threads))
     encoder.calibrate()
     service = RankingService(settings, encoder)
     running = serve("ranking", register_servicer(service), host=settings.bind_host, port=settings.ranking_port,

@@ -49,6 +49,9 @@ class QueryEncoder:
         """Choose fp32 or bf16 by timing both on sample queries; returns the choice."""
         if self.precision != "auto":
             return self.precision
+        if getattr(self.encoder, "runtime", "torch") != "torch":
+            self.precision = "fp32"  # autocast only applies to torch; the ONNX model is float32
+            return self.precision
         import torch
 
         try:

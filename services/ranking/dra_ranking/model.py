@@ -4,6 +4,9 @@ Design, chosen to stay robust on catalogs and queries it never saw:
 
 - A linear *base* scorer over the retrieval features (fused rank, BM25, cosine, field coverage, quality)
   carries most of the ranking; it starts close to the fused candidate order.
+- A small *feature MLP* learns the non-linear interactions of those features (e.g. a strong lexical
+  match counts more when the cosine agrees); its last layer starts at zero, so it too starts at the
+  fused order. With a hundred-odd judged queries, this is where most of the learned gain comes from.
 - A small MLP adds a *residual* correction from the interaction of the query and dataset text
   (projected MiniLM embeddings plus a hashed-token embedding of `vocab_size` buckets), the router's
   domain, the dataset's source and the source head's opinion. Its output is scaled by a learned gate
@@ -44,6 +47,7 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "domain_dim": 16,
     "source_dim": 16,
     "num_features": NUM_FEATURES,
+    "feature_hidden": 32,  # width of the feature MLP (0: none, as in checkpoints made before it existed)
     "dropout": 0.1,
     "residual_init": 0.0,
     "base_init": "fused",
@@ -109,6 +113,10 @@ class QualityAwareRankingModel(nn.Module):
             nn.Linear(hid, hid // 2), nn.GELU(), nn.Linear(hid // 2, 1),
         )
         self.base = nn.Linear(NUM_FEATURES, 1)
+        fh = int(cfg["feature_hidden"])
+        self.feature_mlp = (
+            nn.Sequential(nn.Linear(NUM_FEATURES, fh), nn.GELU(), nn.Linear(fh, 1)) if fh > 0 else None
+        )
         self.gate = nn.Parameter(torch.tensor(float(cfg["residual_init"])))
 
         # The source head has parameters of its own (prefix "src_"), so training can keep the best
@@ -148,6 +156,11 @@ class QualityAwareRankingModel(nn.Module):
             assert isinstance(last, nn.Linear)
             last.weight.mul_(0.1)
             last.bias.zero_()
+            if self.feature_mlp is not None:
+                out = self.feature_mlp[-1]
+                assert isinstance(out, nn.Linear)
+                out.weight.zero_()
+                out.bias.zero_()
         nn.init.normal_(self.src_vec.weight, std=0.05)
 
     # -- representations -------------------------------------------------------------------------
@@ -237,7 +250,10 @@ class QualityAwareRankingModel(nn.Module):
              features],
             dim=-1,
         )
-        return self.base(features).squeeze(-1) + self.gate * self.residual(x).squeeze(-1)
+        logits = self.base(features).squeeze(-1) + self.gate * self.residual(x).squeeze(-1)
+        if self.feature_mlp is not None:
+            logits = logits + self.feature_mlp(features).squeeze(-1)
+        return logits
 
     def forward(
         self,

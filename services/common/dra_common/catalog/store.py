@@ -535,9 +535,9 @@ class Ingestor:
 
 def default_embedder(settings: Settings) -> CatalogEmbedder:
     """The embedder an ingest creates when given none: one single-threaded worker process per core, each on the
-    fastest precision that agrees with float32 (the int8 ONNX model is cached under DATA_DIR/cache)."""
+    fastest precision that agrees with float32 (the int8 ONNX model is cached in MODEL_CACHE_DIR)."""
     cores = max(1, os.cpu_count() or 1)
-    return CatalogEmbedder(threads=cores, workers=cores, onnx_dir=Path(settings.data_dir) / "cache")
+    return CatalogEmbedder(threads=cores, workers=cores, onnx_dir=Path(settings.model_cache_dir))
 
 
 def _upsert_statement(with_embedding: bool) -> Any:
