@@ -67,7 +67,7 @@ class Settings(BaseSettings):
     torch_threads: int = Field(1, description="Intra-op threads for torch in ranking and router")
     query_runtime: Literal["onnx", "torch"] = Field(
         "onnx", description="How router and ranking encode queries: onnx (ONNX Runtime float32, same numbers as "
-        "torch, ~3x faster per query) or torch")
+        "torch, 2–3x faster per query) or torch")
     ndcg_alert_threshold: float = Field(0.65, description="Alert when NDCG@3 falls below this")
     relevance_alert_threshold: float = Field(0.70, description="Alert when relevance accuracy falls below this")
     alert_webhook_url: str = Field("", description="Slack-compatible webhook for alerts (empty: alerts stay in Postgres)")

@@ -680,7 +680,7 @@ def train(
     batcher = _Batcher(index, data, model.vocab_size)
     dense_params = [p for n, p in model.named_parameters() if n != "token_emb.weight"]
     slow = [p for n, p in model.named_parameters() if n.startswith(RESIDUAL_PREFIXES)]
-    fast = [p for p in dense_params if all(p is not q for q in slow)]
+    fast = [p for n, p in model.named_parameters() if n != "token_emb.weight" and not n.startswith(RESIDUAL_PREFIXES)]
     optimizer = torch.optim.AdamW([{"params": fast}, {"params": slow, "lr": cfg.lr * cfg.residual_lr_scale}],
                                   lr=cfg.lr, weight_decay=cfg.weight_decay)
     sparse_opt = torch.optim.SparseAdam([model.token_emb.weight], lr=cfg.lr)
