@@ -1,7 +1,8 @@
-"""The quality check: judged query sets run through the live router and ranking, scored with ranx.
+"""The quality check: judged query sets run through the live router and ranking, scored with trec_eval
+(`dra_common.ir_metrics`).
 
 Definitions (also in the README, "Metrics"):
-- overall_ndcg_at_3: mean NDCG@3 over the held-out judged queries (graded 0–3), ranx.
+- overall_ndcg_at_3: mean NDCG@3 over the held-out judged queries (graded 0–3), trec_eval's ndcg_cut.3.
 - relevance_accuracy: share of held-out training-mapping pairs the live source ranking agrees with —
   a pair scored ≥ 0.7 agrees when its source is among the top 3 sources, a pair scored < 0.5 agrees
   when it is not; pairs in between are not counted.
@@ -19,10 +20,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
-from ranx import Qrels, Run, evaluate
 
 from dra.v1 import cache_pb2, cache_pb2_grpc, ranking_pb2_grpc, router_pb2, router_pb2_grpc
-from dra_common import evalsets, mappings
+from dra_common import evalsets, ir_metrics, mappings
 from dra_common.grpc_utils import channel
 from dra_common.rank_request import rank_request
 from dra_common.settings import Settings
@@ -85,7 +85,7 @@ def _ndcg(peers: Peers, settings: Settings, result: CheckResult) -> None:
         qrels[q.qid] = {d: g for d, g in q.judgments.items() if g > 0} or {"__none__": 1}
         recs = list(ranked.recommendations)
         run[q.qid] = {r.dataset_id: float(len(recs) - i) for i, r in enumerate(recs)} or {"__empty__": 0.0}
-    scores = evaluate(Qrels(qrels), Run(run), ["ndcg@3", "ndcg@10"])
+    scores = ir_metrics.mean(qrels, run, ["ndcg@3", "ndcg@10"])
     result.metrics["overall_ndcg_at_3"] = round(float(scores["ndcg@3"]), 4)
     result.details["ndcg"] = {"queries": len(judged), "ndcg_at_10": round(float(scores["ndcg@10"]), 4)}
 

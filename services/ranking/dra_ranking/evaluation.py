@@ -1,4 +1,4 @@
-"""Offline evaluation with ranx: BM25 alone, dense alone, fused candidates and the full model.
+"""Offline evaluation (trec_eval metrics): BM25 alone, dense alone, fused candidates and the full model.
 
 Query sets:
 - held-out training mappings, scored at the source level (gain = 100 × the mapping's relevance);
@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from dra_common import ir_metrics
 from dra_ranking.features import QueryContext, make_context
 from dra_ranking.index import Candidates, CatalogIndex, fuse
 from dra_ranking.model import QualityAwareRankingModel
@@ -104,8 +105,8 @@ def _top_list(scores: np.ndarray, k: int, positive: bool = False) -> list[tuple[
     return [(int(i), float(scores[i])) for i in valid]
 
 
-def _as_run_scores(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
-    """Run scores that keep the given order even when scores tie (ranx sorts by score)."""
+def as_run_scores(pairs: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Run scores that keep the given order even when scores tie (metrics sort by score)."""
     items = list(pairs)
     n = len(items)
     return {doc: float(n - r) for r, (doc, _) in enumerate(items)}
@@ -120,15 +121,15 @@ def dataset_runs(
     for p in prepared:
         qid = p.query.qid
         if "bm25" in runs:
-            runs["bm25"][qid] = _as_run_scores((index.ids[i], s) for i, s in p.bm25_top)
+            runs["bm25"][qid] = as_run_scores((index.ids[i], s) for i, s in p.bm25_top)
         if "dense" in runs:
-            runs["dense"][qid] = _as_run_scores((index.ids[i], s) for i, s in p.dense_top)
+            runs["dense"][qid] = as_run_scores((index.ids[i], s) for i, s in p.dense_top)
         if "fused" in runs:
-            runs["fused"][qid] = _as_run_scores((index.ids[int(i)], 0.0) for i in p.cands.idx)
+            runs["fused"][qid] = as_run_scores((index.ids[int(i)], 0.0) for i in p.cands.idx)
         if "model" in runs and model is not None:
             rel = rerank(index, model, p.ctx, p.cands)
             order = np.argsort(-rel, kind="stable")
-            runs["model"][qid] = _as_run_scores((index.ids[int(p.cands.idx[o])], 0.0) for o in order)
+            runs["model"][qid] = as_run_scores((index.ids[int(p.cands.idx[o])], 0.0) for o in order)
     return runs
 
 
@@ -137,7 +138,7 @@ def _first_rank_sources(index: CatalogIndex, ranked: Iterable[int]) -> dict[str,
     seen: dict[str, None] = {}
     for i in ranked:
         seen.setdefault(index.sources[int(i)], None)
-    return _as_run_scores((s, 0.0) for s in seen)
+    return as_run_scores((s, 0.0) for s in seen)
 
 
 def source_runs(
@@ -157,28 +158,16 @@ def source_runs(
         if "model" in runs and model is not None:
             rel = rerank(index, model, p.ctx, p.cands)
             ranked = rank_sources(index, model, p.ctx, p.cands, rel, {})
-            runs["model"][qid] = _as_run_scores((s.source, s.score) for s in ranked)
+            runs["model"][qid] = as_run_scores((s.source, s.score) for s in ranked)
     return runs
 
 
 def score_runs(
     qrels: dict[str, dict[str, int]], runs: dict[str, dict[str, dict[str, float]]], metrics: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """ranx metrics of each run against `qrels` (queries without any judgment are left out)."""
-    from ranx import Qrels, Run, evaluate
-
-    qrels = {q: d for q, d in qrels.items() if d}
-    out: dict[str, dict[str, float]] = {}
-    for system, run in runs.items():
-        if not run:
-            continue
-        # A query the system returned nothing for still counts (as zeros).
-        filled = {q: (run.get(q) or {"__none__": 0.0}) for q in qrels}
-        result = evaluate(Qrels(qrels), Run(filled), list(metrics), make_comparable=True)
-        if isinstance(result, float):
-            result = {metrics[0]: result}
-        out[system] = {m: float(v) for m, v in result.items()}
-    return out
+    """Metrics (trec_eval, `dra_common.ir_metrics`) of each run against `qrels`; a query a system returned
+    nothing for counts as zero, queries without any positive judgment are left out."""
+    return {system: ir_metrics.mean(qrels, run, metrics) for system, run in runs.items() if run}
 
 
 # -- query sets --------------------------------------------------------------------------------
@@ -254,13 +243,9 @@ def write_trec_run(run: dict[str, dict[str, float]], path: Path, tag: str) -> No
 
 def score_trec_files(run_path: Path, qrels_path: Path) -> SetResult:
     """Metrics of a TREC run file against a TREC qrels file."""
-    from ranx import Qrels, Run, evaluate
-
-    qrels = Qrels.from_file(str(qrels_path), kind="trec")
-    run = Run.from_file(str(run_path), kind="trec")
-    result = evaluate(qrels, run, list(DATASET_METRICS), make_comparable=True)
-    name = f"TREC run {run_path.name}"
-    return SetResult(name, "dataset", len(qrels.keys()), {run_path.stem: {m: float(v) for m, v in result.items()}})
+    qrels = ir_metrics.read_qrels(qrels_path)
+    metrics = ir_metrics.mean(qrels, ir_metrics.read_run(run_path), DATASET_METRICS)
+    return SetResult(f"TREC run {run_path.name}", "dataset", len(qrels), {run_path.stem: metrics})
 
 
 # -- reporting ---------------------------------------------------------------------------------

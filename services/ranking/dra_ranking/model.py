@@ -178,11 +178,13 @@ class QualityAwareRankingModel(nn.Module):
     ) -> torch.Tensor:
         """Source scores (n,) of the remembered mapping queries nearest to each query (0.5 without memory).
 
+        `q_raw` is (n, 384), or (1, 384) to score one query against all n `source` ids.
+
         `exclude` (n,) names a memory row each query must not see (itself, during training; -1 = none).
         """
         m = self.memory_emb.shape[0]
         if m == 0:
-            return torch.full((q_raw.shape[0],), 0.5)
+            return torch.full((source.shape[0],), 0.5)
         sims = q_raw @ self.memory_emb.T  # (n, m)
         if exclude is not None:
             hit = exclude.unsqueeze(-1) == torch.arange(m).unsqueeze(0)
@@ -207,6 +209,8 @@ class QualityAwareRankingModel(nn.Module):
         sg_query: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Logits (n,) of source relevance for raw MiniLM query embeddings (n, 384) and source ids (n,).
+
+        One query row (1, 384) with `exclude` of shape (1,) broadcasts against all n sources.
 
         `evidence` (n, NUM_SOURCE_EVIDENCE) describes the source's datasets among the query's candidates
         (zeros: unknown, e.g. `predict_relevance` without a catalog); `sg_query` (n,) flags Singapore queries.
@@ -337,17 +341,18 @@ class QualityAwareRankingModel(nn.Module):
         """
         if not sources:
             return np.zeros(0, dtype=np.float32)
+        # One query row, broadcast against the n sources: its projection and memory look-up run once.
         q_raw = torch.from_numpy(np.asarray(query_embedding, dtype=np.float32)).unsqueeze(0)
         n = len(sources)
         src = torch.tensor([self.source_id(s) for s in sources], dtype=torch.long)
-        exclude = torch.full((n,), exclude_memory, dtype=torch.long) if exclude_memory >= 0 else None
+        exclude = torch.tensor([exclude_memory], dtype=torch.long) if exclude_memory >= 0 else None
         if self.config.get("source_scoring") == "memory":
-            return self.memory_prior(q_raw.expand(n, -1), src, exclude).numpy().astype(np.float32)
+            return self.memory_prior(q_raw, src, exclude).numpy().astype(np.float32)
         dom = torch.full((n,), self.domain_id(domain), dtype=torch.long)
         if singapore is None:
             singapore = "SG" in query_geographies(query_text)
         ev = torch.from_numpy(np.ascontiguousarray(evidence, dtype=np.float32)) if evidence is not None else None
-        logits = self.source_logits(q_raw.expand(n, -1), dom, src, exclude=exclude, evidence=ev,
+        logits = self.source_logits(q_raw, dom, src, exclude=exclude, evidence=ev,
                                     sg_query=torch.full((n,), 1.0 if singapore else 0.0))
         return torch.sigmoid(logits).numpy().astype(np.float32)
 

@@ -144,16 +144,15 @@ def evaluate_topics(
     write_runs: Path | None = None,
 ) -> evaluation.SetResult:
     """Every system on external TREC-style topics + qrels over the loaded catalog."""
-    from ranx import Qrels
+    from dra_common.ir_metrics import read_qrels
 
     qs = evaluation.read_topics(topics)
-    qrels = Qrels.from_file(str(qrels_path), kind="trec").to_dict()
+    qrels = read_qrels(qrels_path)
     prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
     runs = evaluation.dataset_runs(index, prepared, model)
     if write_runs is not None:
         for system, run in runs.items():
             evaluation.write_trec_run(run, write_runs / f"{system}.run", system)
     res = evaluation.SetResult(f"topics {topics.name}", "dataset", len([q for q in qs if qrels.get(q.qid)]))
-    res.metrics = evaluation.score_runs({q: {d: int(g) for d, g in v.items()} for q, v in qrels.items()}, runs,
-                                        evaluation.DATASET_METRICS)
+    res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
     return res

@@ -157,6 +157,64 @@ def rank(
                       singapore_first_applied=applied)
 
 
+@dataclass
+class SourceInputs:
+    """A query's source evidence and model scores, before the model config's weights mix them."""
+
+    names: list[str]  # the catalog's sources
+    evidence: np.ndarray  # best dataset relevance + 0.1 × the second best, capped at 1
+    head: np.ndarray | None  # the model's source scores (None without a model)
+    foreign: np.ndarray  # single-country source for a query not about that country
+
+
+def source_inputs(
+    index: CatalogIndex,
+    model: QualityAwareRankingModel | None,
+    ctx: QueryContext,
+    cands: Candidates,
+    rel: np.ndarray,
+    exclude_memory: int = -1,
+) -> SourceInputs:
+    """Evidence of each catalog source among the ranked candidates, and the model's score of each source.
+
+    `exclude_memory` hides one remembered mapping query (training scores remembered queries this way).
+    """
+    per_source: dict[str, list[float]] = {}
+    for o in np.argsort(-rel, kind="stable")[:50]:
+        per_source.setdefault(index.sources[int(cands.idx[o])], []).append(float(rel[o]))
+    names, rows = index.source_slots()
+    evidence = np.array([min(1.0, v[0] + 0.1 * (v[1] if len(v) > 1 else 0.0)) if (v := per_source.get(s)) else 0.0
+                         for s in names], dtype=np.float64)
+    head = None
+    if model is not None and names:
+        src_evidence = None
+        if model.config.get("source_scoring") != "memory":  # the memory needs no retrieval evidence
+            src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)[rows]
+        head = model.score_sources(ctx.embedding, ctx.text, names, ctx.domain, src_evidence,
+                                   singapore="SG" in ctx.geography, exclude_memory=exclude_memory).astype(np.float64)
+    countries = [SOURCE_COUNTRY.get(s, "global") for s in names]
+    foreign = np.array([c != "global" and c not in ctx.geography for c in countries], dtype=bool)
+    return SourceInputs(list(names), evidence, head, foreign)
+
+
+def source_scores(inputs: SourceInputs, blend: float, national: float,
+                  router_priors: Mapping[str, float] | None = None) -> np.ndarray:
+    """Scores in [0, 1]: (1 - blend) × evidence + blend × model score, mixed 0.8/0.2 with the router's prior
+    where there is one; a national portal's score times `national` for a query about elsewhere."""
+    scores = (1.0 - blend) * inputs.evidence
+    if inputs.head is not None:
+        scores = scores + blend * inputs.head
+    if router_priors:
+        prior = np.array([router_priors.get(s, np.nan) for s in inputs.names], dtype=np.float64)
+        scores = np.where(np.isnan(prior), scores, 0.8 * scores + 0.2 * np.nan_to_num(prior))
+    return np.clip(np.where(inputs.foreign, scores * national, scores), 0.0, 1.0)
+
+
+def ordered_sources(names: Sequence[str], scores: np.ndarray) -> list[tuple[str, float]]:
+    """(source, score) best first, ties by name; sources scoring zero are left out."""
+    return sorted(((s, float(v)) for s, v in zip(names, scores, strict=True) if v > 0.0), key=lambda x: (-x[1], x[0]))
+
+
 def rank_sources(
     index: CatalogIndex,
     model: QualityAwareRankingModel | None,
@@ -168,46 +226,30 @@ def rank_sources(
 ) -> list[SourceRank]:
     """Sources ranked for the query: their best datasets' relevance, blended with the model's source scores.
 
-    The evidence of a source is its best dataset's relevance plus a little for a second good one; the
-    model's source scores (its source head, or the judgments of the nearest remembered mapping queries)
-    and the router's priors, when present, are mixed in with the weights stored in the model config.
-    `exclude_memory` hides one remembered mapping query (training scores remembered queries this way).
+    The model's source scores (its source head, or the judgments of the nearest remembered mapping
+    queries) and the router's priors, when present, are mixed in with the weights stored in the model config.
     """
-    per_source: dict[str, list[float]] = {}
-    for o in np.argsort(-rel, kind="stable")[:50]:
-        per_source.setdefault(index.sources[int(cands.idx[o])], []).append(float(rel[o]))
-    evidence = {s: v[0] + 0.1 * (v[1] if len(v) > 1 else 0.0) for s, v in per_source.items()}
-    catalog_sources, rows = index.source_slots()
-    head: dict[str, float] = {}
-    if model is not None and catalog_sources:
-        src_evidence = None
-        if model.config.get("source_scoring") != "memory":  # the memory needs no retrieval evidence
-            src_evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)[rows]
-        scores = model.score_sources(ctx.embedding, ctx.text, catalog_sources, ctx.domain, src_evidence,
-                                     singapore="SG" in ctx.geography, exclude_memory=exclude_memory)
-        head = dict(zip(catalog_sources, scores.tolist(), strict=True))
+    inputs = source_inputs(index, model, ctx, cands, rel, exclude_memory)
     config = model.config if model is not None else {}
     blend = float(config.get("source_blend", 0.5)) if model is not None else 0.0
     national = float(config.get("national_source_factor", NATIONAL_SOURCE_FACTOR))
+    scores = source_scores(inputs, blend, national, router_priors)
     head_label = "similar judged queries" if config.get("source_scoring") == "memory" else "source model"
+    at = {s: i for i, s in enumerate(inputs.names)}
     out: list[SourceRank] = []
-    for s in catalog_sources:
-        ev = min(1.0, evidence.get(s, 0.0))
-        score = (1.0 - blend) * ev + blend * head.get(s, 0.0)
-        reason = f"best dataset relevance {ev:.2f}"
-        if head:
-            reason += f", {head_label} {head.get(s, 0.0):.2f}"
+    for s, score in ordered_sources(inputs.names, scores):
+        i = at[s]
+        reason = f"best dataset relevance {inputs.evidence[i]:.2f}"
+        if inputs.head is not None:
+            reason += f", {head_label} {inputs.head[i]:.2f}"
         if s in router_priors:
-            score = 0.8 * score + 0.2 * float(router_priors[s])
             reason += f", router prior {float(router_priors[s]):.2f}"
-        country = SOURCE_COUNTRY.get(s, "global")
-        if country != "global" and country not in ctx.geography:
+        if inputs.foreign[i]:
             # A national portal answers questions about its country; others get it only as a fallback.
-            score *= national
+            country = SOURCE_COUNTRY[s]
             reason += f", {country}-only source for a query not about {country}"
-        out.append(SourceRank(s, float(np.clip(score, 0.0, 1.0)), reason))
-    out.sort(key=lambda x: (-x.score, x.source))
-    return [s for s in out if s.score > 0.0]
+        out.append(SourceRank(s, score, reason))
+    return out
 
 
 def explain_items(index: CatalogIndex, ctx: QueryContext, items: Sequence[RankedItem]) -> None:

@@ -198,7 +198,7 @@ class RankingService(ranking_pb2_grpc.RankingServiceServicer):
         k = request.max_results or 10
         if k < 1 or k > 100:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"max_results must be between 1 and 100, got {k}")
-        known_sources = set(SOURCE_NAMES) | set(state.index.sources)
+        known_sources = set(SOURCE_NAMES) | set(state.index.source_slots()[0])
         bad = [s for s in request.filters.sources if s not in known_sources]
         if bad:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT,

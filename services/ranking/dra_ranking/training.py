@@ -31,13 +31,22 @@ import numpy as np
 import torch
 from torch import nn
 
+from dra_common import ir_metrics
 from dra_common.domain import DOMAINS, SOURCE_NAMES
 from dra_ranking import evaluation
 from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
 from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel
-from dra_ranking.ranker import DEFAULT_POOL, NATIONAL_SOURCE_FACTOR, rank_sources, rerank
+from dra_ranking.ranker import (
+    DEFAULT_POOL,
+    NATIONAL_SOURCE_FACTOR,
+    SourceInputs,
+    ordered_sources,
+    rerank,
+    source_inputs,
+    source_scores,
+)
 from dra_ranking.registry import CHECKPOINT, MODEL_NAME, atomic_write_json, save_checkpoint, sha256_file
 from dra_ranking.text import GEOGRAPHY_NAMES, hash_tokens, tokenize, words
 
@@ -445,7 +454,7 @@ class _Batcher:
 
     def __init__(self, index: CatalogIndex, data: TrainingData, vocab_size: int) -> None:
         self.index = index
-        self.doc_emb = torch.from_numpy(index.embeddings)
+        self.doc_emb = torch.from_numpy(index.embeddings).float()
         self.q_emb = torch.from_numpy(np.ascontiguousarray(data.embeddings, dtype=np.float32))
         self.buckets = index.term_buckets(vocab_size)
         self.q_tokens = [np.array(hash_tokens(tokenize(t), vocab_size), dtype=np.int64) for t in data.texts]
@@ -570,6 +579,24 @@ def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel,
     return out
 
 
+def _sources_ndcg3(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]], blend: float,
+                   national: float) -> float:
+    """NDCG@3 of the source rankings that `blend` and `national` make of precomputed source inputs."""
+    run = {q: evaluation.as_run_scores(ordered_sources(x.names, source_scores(x, blend, national)))
+           for q, x in inputs.items()}
+    return ir_metrics.mean({q: qrels[q] for q in inputs}, run, ["ndcg@3"])["ndcg@3"]
+
+
+def _best_mix(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]]) -> tuple[float, tuple[float, float]]:
+    """The best NDCG@3 over the grid of source blends and national-source factors, and its (blend, factor)."""
+    best: tuple[float, tuple[float, float]] = (-1.0, (0.5, NATIONAL_SOURCE_FACTOR))
+    for blend, national in itertools.product(SOURCE_BLENDS, NATIONAL_FACTORS):
+        score = _sources_ndcg3(inputs, qrels, blend, national)
+        if score > best[0] + 1e-9:
+            best = (score, (blend, national))
+    return best
+
+
 def choose_source_blend(index: CatalogIndex, model: QualityAwareRankingModel, cache: dict[str, Any]) -> float:
     """The source ranking's mixing weights that do best on the validation mappings (never the held-out ones).
 
@@ -579,16 +606,11 @@ def choose_source_blend(index: CatalogIndex, model: QualityAwareRankingModel, ca
     prepared, qrels = cache.get("mappings", ([], {}))
     if not prepared:
         return float(model.config.get("source_blend", 0.5))
-    best, best_score = (0.5, NATIONAL_SOURCE_FACTOR), -1.0
-    for blend in SOURCE_BLENDS:
-        for national in NATIONAL_FACTORS:
-            model.config["source_blend"], model.config["national_source_factor"] = blend, national
-            runs = evaluation.source_runs(index, prepared, model, systems=("model",))
-            score = evaluation.score_runs(qrels, runs, ["ndcg@3"])["model"]["ndcg@3"]
-            if score > best_score + 1e-9:
-                best, best_score = (blend, national), score
-    model.config["source_blend"], model.config["national_source_factor"] = best
-    return best[0]
+    inputs = {p.query.qid: source_inputs(index, model, p.ctx, p.cands, rerank(index, model, p.ctx, p.cands))
+              for p in prepared}
+    _, (blend, national) = _best_mix(inputs, qrels)
+    model.config["source_blend"], model.config["national_source_factor"] = blend, national
+    return blend
 
 
 def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, data: TrainingData) -> dict[str, float]:
@@ -613,26 +635,26 @@ def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, 
 
     validation = {f"q{i}" for i, q in enumerate(queries) if _bucket("val:" + normalize_query(q), VALIDATION_PERCENT)}
 
-    def ndcg3(settings: dict[str, Any], qids: set[str] | None = None) -> float:
+    def inputs_for(settings: dict[str, Any], qids: set[str] | None = None) -> dict[str, SourceInputs]:
         model.config.update(settings)
-        run = {}
-        for row, (p, rel) in enumerate(zip(prepared, rels, strict=True)):
-            if qids is None or p.query.qid in qids:
-                ranked = rank_sources(index, model, p.ctx, p.cands, rel, {}, exclude_memory=row)
-                run[p.query.qid] = evaluation._as_run_scores((x.source, x.score) for x in ranked)  # noqa: SLF001
-        chosen = {q: v for q, v in qrels.items() if q in run}
-        return evaluation.score_runs(chosen, {"m": run}, ["ndcg@3"])["m"]["ndcg@3"]
+        return {p.query.qid: source_inputs(index, model, p.ctx, p.cands, rel, exclude_memory=row)
+                for row, (p, rel) in enumerate(zip(prepared, rels, strict=True)) if qids is None or p.query.qid in qids}
+
+    def ndcg3(settings: dict[str, Any], qids: set[str]) -> float:
+        return _sources_ndcg3(inputs_for(settings, qids), qrels, float(settings["source_blend"]),
+                              float(settings["national_source_factor"]))
 
     head = {k: model.config.get(k) for k in ("source_scoring", "source_blend", "national_source_factor", "memory_k",
                                              "memory_tau")}
     head_val = ndcg3(head, validation) if validation else 0.0
+    # The memory's scores depend on its neighbours and temperature only: computed once per pair, then every
+    # blend and national-source factor is tried on them.
     best: tuple[float, dict[str, Any]] = (-1.0, {})
-    for k, tau, blend, national in itertools.product(MEMORY_KS, MEMORY_TAUS, SOURCE_BLENDS, NATIONAL_FACTORS):
-        settings = {"source_scoring": "memory", "memory_k": k, "memory_tau": tau, "source_blend": blend,
-                    "national_source_factor": national}
-        score = ndcg3(settings)
+    for k, tau in itertools.product(MEMORY_KS, MEMORY_TAUS):
+        memory = {"source_scoring": "memory", "memory_k": k, "memory_tau": tau}
+        score, (blend, national) = _best_mix(inputs_for(memory), qrels)
         if score > best[0] + 1e-9:
-            best = (score, settings)
+            best = (score, {**memory, "source_blend": blend, "national_source_factor": national})
     memory_val = ndcg3(best[1], validation) if validation else best[0]
     model.config.update(best[1] if memory_val >= head_val else head)
     log.info("source scoring chosen", extra={"scoring": model.config["source_scoring"], "head_val_ndcg3": head_val,
@@ -646,7 +668,7 @@ def source_centroids(index: CatalogIndex) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     codes = np.array(index.sources)
     for s in sorted(set(index.sources)):
-        vec = index.embeddings[codes == s].mean(axis=0)
+        vec = index.embeddings[codes == s].astype(np.float32).mean(axis=0)
         norm = float(np.linalg.norm(vec))
         out[s] = vec / norm if norm > 0 else vec
     return out
