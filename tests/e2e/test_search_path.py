@@ -136,7 +136,13 @@ def test_health_degrades_when_a_service_stops_and_recovers(stack: Stack, http: h
         assert search["recommendations"]
     finally:
         stack.start("cache")
-    assert http.get("/api/v2/health").json()["components"]["cache"]["status"] == "up"
+    # The gateway's channel reconnects on its own backoff (at most 2 s, `dra_common.grpc_utils.channel`).
+    deadline = time.monotonic() + 10.0
+    status = ""
+    while time.monotonic() < deadline and status != "up":
+        status = http.get("/api/v2/health").json()["components"]["cache"]["status"]
+        time.sleep(0.2)
+    assert status == "up"
 
 
 def test_ranking_down_falls_back_to_catalog_full_text(stack: Stack, http: httpx.Client) -> None:
