@@ -124,9 +124,14 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--runtime", choices=("onnx", "torch"), default=None,
                         help="Query encoder runtime (default: QUERY_RUNTIME, else onnx)")
+    parser.add_argument("--query-threads", type=int, default=None,
+                        help="ONNX Runtime threads per query (default: QUERY_THREADS, else 2)")
     args = parser.parse_args()
+    # Read by the server child's Settings too.
     if args.runtime:
-        os.environ["QUERY_RUNTIME"] = args.runtime  # read by the server child's Settings too
+        os.environ["QUERY_RUNTIME"] = args.runtime
+    if args.query_threads:
+        os.environ["QUERY_THREADS"] = str(args.query_threads)
 
     import multiprocessing as mp
 
@@ -144,7 +149,8 @@ def main() -> None:
     texts = queries(args.requests * len(args.sizes) + 20)
     encoder = QueryEncoder(query_encoder(Settings(), args.threads), precision="fp32")
     ctx = mp.get_context("spawn")
-    print(f"torch threads {args.threads}; server in its own process; client here")
+    print(f"torch threads {args.threads}, query threads {Settings().query_threads}; server in its own process; "
+          "client here")
     for n, size in enumerate(args.sizes):
         port = free_port()
         ready, stop = ctx.Queue(), ctx.Event()

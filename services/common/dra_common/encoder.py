@@ -30,11 +30,12 @@ class SentenceEncoder:
 
     Calls the transformer directly (tokenizer + forward + pooling) instead of `SentenceTransformer.encode`,
     which spends as long in bookkeeping as in the model for a single short query. With `onnx_dir`, the same
-    weights run as a float32 ONNX Runtime model exported there (2–3x faster per short query on this
-    machine, same numbers); `runtime` says which one runs.
+    weights run as a float32 ONNX Runtime model exported there on `onnx_threads` (default `threads`) threads
+    (2–3x faster per short query on this machine, same numbers); `runtime` says which one runs.
     """
 
-    def __init__(self, threads: int = 1, cache_size: int = 4096, onnx_dir: Path | None = None) -> None:
+    def __init__(self, threads: int = 1, cache_size: int = 4096, onnx_dir: Path | None = None,
+                 onnx_threads: int | None = None) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -55,7 +56,7 @@ class SentenceEncoder:
         self.dim = DIM
         self._onnx: Any = None  # set before loading: the agreement check encodes with torch
         if onnx_dir is not None:
-            self._onnx = self._load_onnx(Path(onnx_dir), threads)
+            self._onnx = self._load_onnx(Path(onnx_dir), onnx_threads or threads)
         self.runtime = "onnx" if self._onnx is not None else "torch"
 
     def _load_onnx(self, onnx_dir: Path, threads: int) -> Any:
@@ -114,6 +115,8 @@ class SentenceEncoder:
 
 
 def query_encoder(settings: Any, threads: int | None = None, cache_size: int = 4096) -> SentenceEncoder:
-    """The encoder services use for queries: ONNX Runtime float32 unless `QUERY_RUNTIME=torch`."""
+    """The encoder services use for queries: ONNX Runtime float32 on `QUERY_THREADS` threads unless
+    `QUERY_RUNTIME=torch`; `threads` (default `TORCH_THREADS`) is torch's."""
     onnx_dir = Path(settings.model_cache_dir) if settings.query_runtime == "onnx" else None
-    return SentenceEncoder(threads=threads or settings.torch_threads, cache_size=cache_size, onnx_dir=onnx_dir)
+    return SentenceEncoder(threads=threads or settings.torch_threads, cache_size=cache_size, onnx_dir=onnx_dir,
+                           onnx_threads=settings.query_threads)

@@ -147,7 +147,7 @@ class CatalogIndex:
     def dense_scores(self, query_embedding: np.ndarray) -> np.ndarray:
         """Cosine similarity of every document to the query (embeddings are unit vectors).
 
-        torch's half-precision matrix-vector product (float32 accumulation): numpy has no fast float16 path.
+        torch's half-precision matrix-vector product: numpy has no fast float16 path.
         """
         query = torch.from_numpy(np.asarray(query_embedding, dtype=np.float16))
         return torch.mv(self._embedding_tensor, query).float().numpy()

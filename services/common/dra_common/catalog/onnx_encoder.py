@@ -116,6 +116,9 @@ class OnnxEncoder:
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: the next process in a search (ranking after the router)
+        # needs the other core.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self._tokenizer = encoder._tokenizer  # noqa: SLF001 - the same tokenizer as the torch encoder
         self._max_len = encoder._max_len  # noqa: SLF001
