@@ -565,7 +565,8 @@ def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel,
     prepared, qrels = cache["judged"]
     if prepared:
         runs = evaluation.dataset_runs(index, prepared, model, systems=("model",))
-        out["val_judged_ndcg@10"] = evaluation.score_runs(qrels, runs, ["ndcg@10"])["model"]["ndcg@10"]
+        scores = evaluation.score_runs(qrels, runs, ["ndcg@10", "ndcg@3"])["model"]
+        out["val_judged_ndcg@10"], out["val_judged_ndcg@3"] = scores["ndcg@10"], scores["ndcg@3"]
     prepared, qrels = cache["pseudo"]
     if prepared:
         runs = evaluation.dataset_runs(index, prepared, model, systems=("model",))
@@ -574,7 +575,7 @@ def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel,
     if prepared:
         runs = evaluation.source_runs(index, prepared, model, systems=("model",))
         out["val_mappings_ndcg@3"] = evaluation.score_runs(qrels, runs, ["ndcg@3"])["model"]["ndcg@3"]
-    parts = [v for k, v in out.items() if k != "val_pseudo_ndcg@10"] or list(out.values())
+    parts = [v for k, v in out.items() if k not in ("val_pseudo_ndcg@10", "val_judged_ndcg@3")] or list(out.values())
     out["val_score"] = float(np.mean(parts)) if parts else 0.0
     return out
 
@@ -641,11 +642,12 @@ def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, 
                 for row, (p, rel) in enumerate(zip(prepared, rels, strict=True)) if qids is None or p.query.qid in qids}
 
     def ndcg3(settings: dict[str, Any], qids: set[str]) -> float:
-        return _sources_ndcg3(inputs_for(settings, qids), qrels, float(settings["source_blend"]),
-                              float(settings["national_source_factor"]))
+        blend, national = settings.get("source_blend"), settings.get("national_source_factor")
+        return _sources_ndcg3(inputs_for(settings, qids), qrels, 0.5 if blend is None else float(blend),
+                              NATIONAL_SOURCE_FACTOR if national is None else float(national))
 
-    head = {k: model.config.get(k) for k in ("source_scoring", "source_blend", "national_source_factor", "memory_k",
-                                             "memory_tau")}
+    head = {k: v for k in ("source_scoring", "source_blend", "national_source_factor", "memory_k", "memory_tau")
+            if (v := model.config.get(k)) is not None}
     head_val = ndcg3(head, validation) if validation else 0.0
     # The memory's scores depend on its neighbours and temperature only: computed once per pair, then every
     # blend and national-source factor is tried on them.
@@ -719,6 +721,7 @@ def train(
     best = {"rerank": _rerank_score(metrics), "source": metrics.get("val_mappings_ndcg@3", 0.0)}
     best_epochs = {"rerank": 0, "source": 0}
     best_metrics: dict[str, float] = dict(metrics)
+    start_ndcg3 = metrics.get("val_judged_ndcg@3", 0.0)
     history.append({"epoch": 0.0, "train_loss": None, "source_loss": None, "curriculum": 0.0,
                     "groups": 0.0, "seconds": time.monotonic() - started, **metrics, "best": 1.0})
     _save_best(model, best_state, index, cache, ckpt, version, best_epochs, best_metrics)
@@ -756,7 +759,7 @@ def train(
                  "curriculum": level, "groups": float(len(groups)), "seconds": time.monotonic() - started, **metrics}
         state = model.state_dict()
         improved = False
-        if _rerank_score(metrics) > best["rerank"] + RERANK_MIN_GAIN:
+        if _better_reranker(metrics, best["rerank"], start_ndcg3):
             best["rerank"], best_epochs["rerank"], improved = _rerank_score(metrics), epoch, True
             best_state.update({k: v.detach().clone() for k, v in state.items() if not _is_source_key(k)})
             best_metrics.update({k: v for k, v in metrics.items() if "mappings" not in k})
@@ -822,6 +825,14 @@ def _rerank_score(metrics: dict[str, float]) -> float:
     return metrics.get("val_judged_ndcg@10", metrics.get("val_pseudo_ndcg@10", 0.0))
 
 
+def _better_reranker(metrics: dict[str, float], best: float, start_ndcg3: float) -> bool:
+    """Whether an epoch's re-ranker replaces the best so far: a better validation score by RERANK_MIN_GAIN, and
+    no loss of the starting point's validation NDCG@3 (the runbook's headline metric; the untrained model
+    orders like the fused candidates, and the model must not rank below its candidates)."""
+    return (_rerank_score(metrics) > best + RERANK_MIN_GAIN
+            and metrics.get("val_judged_ndcg@3", 0.0) >= start_ndcg3 - 1e-9)
+
+
 def _save_best(
     model: QualityAwareRankingModel,
     best_state: dict[str, torch.Tensor],
@@ -862,7 +873,7 @@ def plot_learning_curves(history: Sequence[dict[str, float]], path: Path) -> Pat
     ax1.set_ylabel("loss")
     ax1.set_title("Training loss")
     ax1.legend()
-    for key in ("val_judged_ndcg@10", "val_mappings_ndcg@3", "val_pseudo_ndcg@10", "val_score"):
+    for key in ("val_judged_ndcg@10", "val_judged_ndcg@3", "val_mappings_ndcg@3", "val_pseudo_ndcg@10", "val_score"):
         if key in history[0]:
             ax2.plot(epochs, series(key), label=key.replace("val_", ""))
     ax2.set_xlabel("epoch")
