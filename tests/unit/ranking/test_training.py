@@ -66,14 +66,3 @@ def test_short_training_run_writes_a_loadable_model_and_chooses_source_scoring(i
     scores = model.score_sources(encoder.encode(["housing prices"])[0], "housing prices", ["data_gov_sg", "kaggle"])
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
-
-def test_a_reranker_must_beat_the_best_and_keep_the_starting_ndcg3():
-    start = 0.80
-    better_both = {"val_judged_ndcg@10": 0.79, "val_judged_ndcg@3": 0.81}
-    assert training._better_reranker(better_both, best=0.78, start_ndcg3=start)  # noqa: SLF001
-    loses_top3 = {"val_judged_ndcg@10": 0.82, "val_judged_ndcg@3": 0.79}
-    assert not training._better_reranker(loses_top3, best=0.78, start_ndcg3=start)  # noqa: SLF001
-    too_small_gain = {"val_judged_ndcg@10": 0.781, "val_judged_ndcg@3": 0.85}
-    assert not training._better_reranker(too_small_gain, best=0.78, start_ndcg3=start)  # noqa: SLF001
-    pseudo_only = {"val_pseudo_ndcg@10": 0.9}  # no judged validation queries: the pseudo-queries decide
-    assert training._better_reranker(pseudo_only, best=0.8, start_ndcg3=0.0)  # noqa: SLF001
