@@ -383,6 +383,20 @@ class QualityAwareRankingModel(nn.Module):
         finally:
             self.train(was_training)
 
+    def calibrated(self, relevance: np.ndarray) -> np.ndarray:
+        """Relevance scores as probabilities that a dataset is relevant (judged grade >= 2).
+
+        Platt scaling of the score's logit with the (slope, intercept) training fitted on validation
+        judgments (config "relevance_calibration"); monotone, so it never changes an order. Checkpoints
+        without it return the scores unchanged.
+        """
+        params = self.config.get("relevance_calibration")
+        if not params:
+            return relevance
+        slope, intercept = float(params[0]), float(params[1])
+        p = np.clip(np.asarray(relevance, dtype=np.float64), 1e-6, 1 - 1e-6)
+        return (1.0 / (1.0 + np.exp(-(slope * np.log(p / (1 - p)) + intercept)))).astype(np.float32)
+
     def count_parameters(self) -> int:
         """Number of trainable parameters."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad)

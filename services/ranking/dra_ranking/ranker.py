@@ -135,10 +135,11 @@ def rank(
         order = new_order
     top = order[:k]
     best_bm25 = float(cands.bm25.max()) if len(cands) else 0.0
+    # What a recommendation reports: the calibrated probability of relevance (the order above is unchanged).
+    reported = model.calibrated(rel[top]) if model is not None else rel[top]
     items: list[RankedItem] = []
-    for o in top:
+    for o, r in zip(top, reported.tolist(), strict=True):
         pos = int(cands.idx[o])
-        r = float(rel[o])
         support = (float(cands.bm25_rank[o] < cands.pool) + float(cands.dense_rank[o] < cands.pool)) / 2.0
         items.append(
             RankedItem(

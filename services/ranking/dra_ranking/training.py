@@ -665,6 +665,35 @@ def choose_source_scoring(index: CatalogIndex, model: QualityAwareRankingModel, 
             "train_mappings_loo_ndcg@3_memory": best[0]}
 
 
+def platt_fit(scores: np.ndarray, relevant: np.ndarray) -> tuple[float, float] | None:
+    """(slope, intercept) of a logistic regression of `relevant` on the logit of `scores` (Platt scaling);
+    None without both relevant and irrelevant examples."""
+    from sklearn.linear_model import LogisticRegression
+
+    labels = np.asarray(relevant, dtype=int)
+    if labels.size < 2 or labels.min() == labels.max():
+        return None
+    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
+    fit = LogisticRegression(C=1e4).fit(np.log(p / (1 - p)).reshape(-1, 1), labels)
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
+
+
+def relevance_calibration(index: CatalogIndex, model: QualityAwareRankingModel,
+                          cache: dict[str, Any]) -> tuple[float, float] | None:
+    """Platt scaling of the re-ranker's scores on the top 10 of each validation judged query (grade >= 2 counts
+    as relevant), so a reported relevance reads as a probability and the live NDCG@3 estimate built from it
+    tracks the judged one. Validation queries only: the re-ranker trained on the others."""
+    prepared, qrels = cache.get("judged", ([], {}))
+    scores: list[float] = []
+    relevant: list[bool] = []
+    for p in prepared:
+        rel = rerank(index, model, p.ctx, p.cands)
+        for o in np.argsort(-rel, kind="stable")[:10]:
+            scores.append(float(rel[o]))
+            relevant.append(qrels[p.query.qid].get(index.ids[int(p.cands.idx[o])], 0) >= 2)
+    return platt_fit(np.array(scores), np.array(relevant)) if len(scores) >= 20 else None
+
+
 def source_centroids(index: CatalogIndex) -> dict[str, np.ndarray]:
     """Mean (re-normalised) dataset embedding of each source in the catalog."""
     out: dict[str, np.ndarray] = {}
@@ -790,6 +819,9 @@ def train(
     best_model, meta = load_checkpoint(ckpt)
     best_model.set_memory(*data.full_memory)
     source_choice = choose_source_scoring(index, best_model, data)
+    calibration = relevance_calibration(index, best_model, cache)
+    if calibration is not None:
+        best_model.config["relevance_calibration"] = list(calibration)
     meta["validation"] = {**meta.get("validation", {}), **source_choice}
     best_metrics.update(source_choice)
     save_checkpoint(best_model, ckpt, meta)

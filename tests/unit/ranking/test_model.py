@@ -97,3 +97,13 @@ def test_memory_scoring_ranks_sources_by_the_judgments_of_similar_queries(query_
 def test_rejects_wrong_feature_count():
     with pytest.raises(ValueError, match="num_features"):
         QualityAwareRankingModel({"num_features": NUM_FEATURES + 1})
+
+
+def test_calibration_is_monotone_and_absent_by_default():
+    model = QualityAwareRankingModel({})
+    scores = np.array([0.2, 0.35, 0.5, 0.7], dtype=np.float32)
+    assert np.array_equal(model.calibrated(scores), scores)
+    model.config["relevance_calibration"] = [2.0, 1.5]  # sharper and shifted up
+    out = model.calibrated(scores)
+    assert np.all(np.diff(out) > 0)
+    assert out[1] > scores[1] and out.min() > 0.0 and out.max() < 1.0

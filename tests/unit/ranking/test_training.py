@@ -66,3 +66,15 @@ def test_short_training_run_writes_a_loadable_model_and_chooses_source_scoring(i
     scores = model.score_sources(encoder.encode(["housing prices"])[0], "housing prices", ["data_gov_sg", "kaggle"])
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
+
+
+def test_platt_fit_corrects_underconfident_scores():
+    rng = np.random.default_rng(3)
+    scores = rng.uniform(0.05, 0.6, 400)
+    relevant = rng.uniform(size=400) < np.clip(2.0 * scores, 0, 1)  # truly twice as likely as the score says
+    slope, intercept = training.platt_fit(scores, relevant)
+    p = np.clip(scores, 1e-6, 1 - 1e-6)
+    calibrated = 1 / (1 + np.exp(-(slope * np.log(p / (1 - p)) + intercept)))
+    assert abs(calibrated.mean() - relevant.mean()) < 0.05  # logistic regression matches the base rate
+    assert calibrated[scores > 0.4].mean() > scores[scores > 0.4].mean() + 0.2
+    assert training.platt_fit(scores, np.ones(400, dtype=bool)) is None
