@@ -75,6 +75,12 @@ _BASE_INITS = {
 SOURCE_HEAD_PREFIXES = ("src_", "source_centroids", "memory_")
 
 
+def logit(p: np.ndarray) -> np.ndarray:
+    """log(p / (1 - p)), with p kept inside (1e-6, 1 - 1e-6)."""
+    q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.log(q / (1 - q))
+
+
 class QualityAwareRankingModel(nn.Module):
     """Relevance of (query, dataset) candidates and of (query, source) pairs, in [0, 1]."""
 
@@ -394,8 +400,7 @@ class QualityAwareRankingModel(nn.Module):
         if not params:
             return relevance
         slope, intercept = float(params[0]), float(params[1])
-        p = np.clip(np.asarray(relevance, dtype=np.float64), 1e-6, 1 - 1e-6)
-        return (1.0 / (1.0 + np.exp(-(slope * np.log(p / (1 - p)) + intercept)))).astype(np.float32)
+        return (1.0 / (1.0 + np.exp(-(slope * logit(relevance) + intercept)))).astype(np.float32)
 
     def count_parameters(self) -> int:
         """Number of trainable parameters."""

@@ -37,7 +37,7 @@ from dra_ranking import evaluation
 from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
-from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel
+from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel, logit
 from dra_ranking.ranker import (
     DEFAULT_POOL,
     NATIONAL_SOURCE_FACTOR,
@@ -673,8 +673,7 @@ def platt_fit(scores: np.ndarray, relevant: np.ndarray) -> tuple[float, float] |
     labels = np.asarray(relevant, dtype=int)
     if labels.size < 2 or labels.min() == labels.max():
         return None
-    p = np.clip(np.asarray(scores, dtype=np.float64), 1e-6, 1 - 1e-6)
-    fit = LogisticRegression(C=1e4).fit(np.log(p / (1 - p)).reshape(-1, 1), labels)
+    fit = LogisticRegression(C=1e4).fit(logit(scores).reshape(-1, 1), labels)
     return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 

@@ -10,6 +10,7 @@ import numpy as np
 from dra_common import mappings
 from dra_ranking import training
 from dra_ranking.index import CatalogIndex
+from dra_ranking.model import logit
 from dra_ranking.registry import load_checkpoint, read_manifest
 
 QUERIES = {
@@ -73,8 +74,7 @@ def test_platt_fit_corrects_underconfident_scores():
     scores = rng.uniform(0.05, 0.6, 400)
     relevant = rng.uniform(size=400) < np.clip(2.0 * scores, 0, 1)  # truly twice as likely as the score says
     slope, intercept = training.platt_fit(scores, relevant)
-    p = np.clip(scores, 1e-6, 1 - 1e-6)
-    calibrated = 1 / (1 + np.exp(-(slope * np.log(p / (1 - p)) + intercept)))
+    calibrated = 1 / (1 + np.exp(-(slope * logit(scores) + intercept)))
     assert abs(calibrated.mean() - relevant.mean()) < 0.05  # logistic regression matches the base rate
     assert calibrated[scores > 0.4].mean() > scores[scores > 0.4].mean() + 0.2
     assert training.platt_fit(scores, np.ones(400, dtype=bool)) is None
