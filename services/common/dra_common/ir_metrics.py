@@ -5,9 +5,10 @@ binary relevance threshold (a grade >= N counts as relevant; default 1) for map,
 NDCG takes the judged grades as linear gains (trec_eval's ndcg_cut, Järvelin & Kekäläinen). Queries with
 no positive judgment are left out of the mean; a judged query the run has nothing for scores zero.
 
-trec_eval rather than ranx: ranx compiles numba containers in every new process (about 50 s on the
-development machine) and converts each run entry in Python, while trec_eval scores a run in a millisecond,
-which matters for the monitoring check's first run and for training, which scores hundreds of runs.
+trec_eval rather than ranx: ranx compiles numba containers in every new process (48.7 s for the first
+`evaluate` on the development machine, measured once on 2026-11-28 before ranx was removed) and converts
+each run entry in Python, while trec_eval scores a run in a millisecond; that matters for the monitoring
+check's first run and for training, which scores hundreds of runs.
 """
 
 from __future__ import annotations
