@@ -9,7 +9,9 @@ Data, none of it from a held-out split:
 Candidate lists come from the same fused retrieval the service uses, so every non-relevant candidate is
 a hard negative (a BM25 or dense near-miss). Queries are augmented (word dropout, request templates).
 Curriculum learning admits harder examples as epochs pass; early stopping watches a validation part of
-the *train* split; the best checkpoint is written atomically each time validation improves.
+the *train* split; the best checkpoint is written atomically each time validation improves. The weights
+are also averaged over the epochs after the curriculum's warm-up (stochastic weight averaging); the
+average replaces the best single epoch unless validation finds it clearly worse (`clearly_worse`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
 from dra_common import ir_metrics
 from dra_common.domain import DOMAINS, SOURCE_NAMES
@@ -546,38 +549,84 @@ def _curriculum(epoch: int, cfg: TrainConfig) -> float:
     return 0.35 + 0.65 * min(1.0, epoch / warm)
 
 
+def _prepare_validation(index: CatalogIndex, encoder: Any, data: TrainingData, cache: dict[str, Any]) -> None:
+    """Contexts and candidates of the validation queries, once per run (kept in `cache`)."""
+    if "judged" in cache:
+        return
+    qs, qrels = evaluation.judgment_queries(data.val_judged)
+    cache["judged"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs])), qrels)
+    qs, qrels = evaluation.mapping_queries(data.val_mappings)
+    cache["mappings"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs])), qrels)
+    qs = [evaluation.EvalQuery(f"p{i}", t) for i, (t, _) in enumerate(data.val_pseudo)]
+    qrels = {f"p{i}": {d: 1} for i, (_, d) in enumerate(data.val_pseudo)}
+    cache["pseudo"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs])), qrels)
+
+
+VALIDATION_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("judged", ("ndcg@10", "ndcg@3")), ("pseudo", ("ndcg@10",)), ("mappings", ("ndcg@3",)),
+)
+
+
+def validation_per_query(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel, data: TrainingData,
+                         cache: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """{"val_<set>_<metric>": {qid: value}} on the validation part of the train split (not the held-out split)."""
+    _prepare_validation(index, encoder, data, cache)
+    model.eval()
+    out: dict[str, dict[str, float]] = {}
+    for name, metrics in VALIDATION_SETS:
+        prepared, qrels = cache[name]
+        if not prepared:
+            continue
+        runs = (evaluation.source_runs if name == "mappings" else evaluation.dataset_runs)(
+            index, prepared, model, systems=("model",))
+        for metric, values in ir_metrics.per_query(qrels, runs["model"], metrics).items():
+            out[f"val_{name}_{metric}"] = values
+    return out
+
+
 def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel, data: TrainingData,
              cache: dict[str, Any]) -> dict[str, float]:
-    """Validation metrics on the validation part of the train split (not the held-out split)."""
-    model.eval()
-    out: dict[str, float] = {}
-    if "judged" not in cache:
-        qs, qrels = evaluation.judgment_queries(data.val_judged)
-        embs = encode_queries(encoder, [q.text for q in qs]) if qs else np.zeros((0, 384), dtype=np.float32)
-        cache["judged"] = (evaluation.prepare(index, qs, embs), qrels)
-        qs, qrels = evaluation.mapping_queries(data.val_mappings)
-        embs = encode_queries(encoder, [q.text for q in qs]) if qs else np.zeros((0, 384), dtype=np.float32)
-        cache["mappings"] = (evaluation.prepare(index, qs, embs), qrels)
-        qs = [evaluation.EvalQuery(f"p{i}", t) for i, (t, _) in enumerate(data.val_pseudo)]
-        qrels = {f"p{i}": {d: 1} for i, (_, d) in enumerate(data.val_pseudo)}
-        embs = encode_queries(encoder, [q.text for q in qs]) if qs else np.zeros((0, 384), dtype=np.float32)
-        cache["pseudo"] = (evaluation.prepare(index, qs, embs), qrels)
-    prepared, qrels = cache["judged"]
-    if prepared:
-        runs = evaluation.dataset_runs(index, prepared, model, systems=("model",))
-        scores = evaluation.score_runs(qrels, runs, ["ndcg@10", "ndcg@3"])["model"]
-        out["val_judged_ndcg@10"], out["val_judged_ndcg@3"] = scores["ndcg@10"], scores["ndcg@3"]
-    prepared, qrels = cache["pseudo"]
-    if prepared:
-        runs = evaluation.dataset_runs(index, prepared, model, systems=("model",))
-        out["val_pseudo_ndcg@10"] = evaluation.score_runs(qrels, runs, ["ndcg@10"])["model"]["ndcg@10"]
-    prepared, qrels = cache["mappings"]
-    if prepared:
-        runs = evaluation.source_runs(index, prepared, model, systems=("model",))
-        out["val_mappings_ndcg@3"] = evaluation.score_runs(qrels, runs, ["ndcg@3"])["model"]["ndcg@3"]
+    """Mean validation metrics, and `val_score` (judged NDCG@10 and mappings NDCG@3, else whatever exists)."""
+    per_query = validation_per_query(index, encoder, model, data, cache)
+    out = {key: float(np.mean(list(values.values()))) if values else 0.0 for key, values in per_query.items()}
     parts = [v for k, v in out.items() if k not in ("val_pseudo_ndcg@10", "val_judged_ndcg@3")] or list(out.values())
     out["val_score"] = float(np.mean(parts)) if parts else 0.0
     return out
+
+
+def clearly_worse(candidate: dict[str, float], incumbent: dict[str, float]) -> bool:
+    """Whether `candidate`'s per-query scores are below `incumbent`'s by more than two standard errors of
+    the paired differences (about 95 % one-sided); False without at least two common queries."""
+    common = sorted(set(candidate) & set(incumbent))
+    if len(common) < 2:
+        return False
+    diff = np.array([candidate[q] - incumbent[q] for q in common])
+    return float(diff.mean()) < -2.0 * float(diff.std(ddof=1)) / math.sqrt(len(diff))
+
+
+def prefer_average(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel, data: TrainingData,
+                   cache: dict[str, Any], best_state: dict[str, torch.Tensor],
+                   average_state: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, bool]]:
+    """The weights to ship: part by part (re-ranker, then source head), the average over epochs replaces the
+    best single epoch unless validation finds it clearly worse. Without validation queries for a part, that
+    part keeps its best epoch (the untrained start when nothing was ever validated).
+
+    Why prefer the average: the best epoch is picked by a few dozen validation queries, whose noise is as
+    large as the gains; an average of the late epochs does not depend on that pick.
+    """
+    state = dict(best_state)
+    model.load_state_dict(state)
+    current = validation_per_query(index, encoder, model, data, cache)
+    used: dict[str, bool] = {}
+    for part, is_part in (("rerank", lambda k: not _is_source_key(k)), ("source", _is_source_key)):
+        key = _rerank_key(current) if part == "rerank" else "val_mappings_ndcg@3"
+        trial = {**state, **{k: v for k, v in average_state.items() if is_part(k)}}
+        model.load_state_dict(trial)
+        scores = validation_per_query(index, encoder, model, data, cache)
+        used[part] = bool(current.get(key)) and not clearly_worse(scores[key], current[key])
+        if used[part]:
+            state, current = trial, scores
+    return state, used
 
 
 def _sources_ndcg3(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]], blend: float,
@@ -753,6 +802,7 @@ def train(
                     "groups": 0.0, "seconds": time.monotonic() - started, **metrics, "best": 1.0})
     _save_best(model, best_state, index, cache, ckpt, version, best_epochs, best_metrics)
     stale = 0
+    average: AveragedModel | None = None  # of the weights after each epoch from `warm` on
     for epoch in range(1, cfg.max_epochs + 1):
         model.train()
         level = _curriculum(epoch - 1, cfg)
@@ -781,6 +831,10 @@ def train(
             sparse_opt.step()
             total += loss_val
         scheduler.step()
+        if epoch >= warm:
+            if average is None:
+                average = AveragedModel(model)
+            average.update_parameters(model)
         metrics = validate(index, encoder, model, data, cache)
         stats = {"epoch": float(epoch), "train_loss": total / n_steps, "source_loss": total_src / n_steps,
                  "curriculum": level, "groups": float(len(groups)), "seconds": time.monotonic() - started, **metrics}
@@ -803,12 +857,24 @@ def train(
         history.append(stats)
         if on_epoch:
             on_epoch(epoch, stats)
-        if stale >= cfg.patience and epoch > warm:
+        # Not before the weight average holds `patience` epochs past the warm-up.
+        if stale >= cfg.patience and epoch >= warm + cfg.patience:
             log.info("early stopping", extra={"epoch": epoch, "best_epochs": best_epochs})
             break
         if time.monotonic() - started > cfg.time_budget_s:
             log.info("time budget reached", extra={"epoch": epoch, "best_epochs": best_epochs})
             break
+    averaged = {"from_epoch": warm, "epochs": int(average.n_averaged) if average else 0, "rerank": False,
+                "source": False}
+    if average is not None and average.n_averaged > 1:
+        best_state, used = prefer_average(index, encoder, model, data, cache, best_state,
+                                          average.module.state_dict())
+        averaged.update(used)
+        if any(used.values()):
+            model.load_state_dict(best_state)
+            best_metrics = validate(index, encoder, model, data, cache)
+            _save_best(model, best_state, index, cache, ckpt, version, best_epochs, best_metrics)
+    log.info("weight average", extra=averaged)
     best_epoch = max(best_epochs.values())
     plot_path = plot_learning_curves(history, folder / "learning_curve.png")
     from dra_ranking.registry import load_checkpoint
@@ -833,6 +899,7 @@ def train(
         "config": best_model.config,
         "training_data_hash": data.data_hash,
         "metrics": {"validation": best_metrics, "best_epoch": best_epoch, "best_epochs": best_epochs,
+                    "weight_average": averaged,
                     "epochs_run": len(history) - 1,
                     "train_seconds": round(time.monotonic() - started, 1)},
         "training": {"mode": cfg.mode, "max_epochs": cfg.max_epochs, "patience": cfg.patience, "pool": cfg.pool,
@@ -850,9 +917,13 @@ def _is_source_key(name: str) -> bool:
     return name.startswith(SOURCE_HEAD_PREFIXES)
 
 
-def _rerank_score(metrics: dict[str, float]) -> float:
+def _rerank_key(metrics: dict[str, Any]) -> str:
     """The re-ranker's validation metric: judged queries when there are any, else pseudo-queries."""
-    return metrics.get("val_judged_ndcg@10", metrics.get("val_pseudo_ndcg@10", 0.0))
+    return "val_judged_ndcg@10" if "val_judged_ndcg@10" in metrics else "val_pseudo_ndcg@10"
+
+
+def _rerank_score(metrics: dict[str, float]) -> float:
+    return metrics.get(_rerank_key(metrics), 0.0)
 
 
 def _save_best(

@@ -48,7 +48,7 @@ def _mapping_records() -> list[mappings.Mapping]:
 
 def test_short_training_run_writes_a_loadable_model_and_chooses_source_scoring(index: CatalogIndex,
                                                                                 tmp_path: Path) -> None:
-    cfg = training.TrainConfig.for_mode("quick", max_epochs=2, time_budget_s=60.0, max_pseudo=20)
+    cfg = training.TrainConfig.for_mode("quick", max_epochs=4, time_budget_s=60.0, max_pseudo=20)
     encoder = HashEncoder()
     data = training.build_training_data(index, encoder, _mapping_records(), [], [], cfg)
     assert data.full_memory_queries and data.full_memory[0].shape[0] == len(data.full_memory_queries)
@@ -64,9 +64,23 @@ def test_short_training_run_writes_a_loadable_model_and_chooses_source_scoring(i
     validation = manifest["metrics"]["validation"]
     assert 0.0 <= validation["train_mappings_loo_ndcg@3_memory"] <= 1.0
     assert len(result.history) >= 2 and result.plot_path is not None and result.plot_path.exists()
+    average = manifest["metrics"]["weight_average"]
+    # warm-up is 2 epochs at this size: epochs 2, 3 and 4 are averaged unless early stopping came first
+    assert average["from_epoch"] == 2 and average["epochs"] == len(result.history) - 2
+    assert set(average) >= {"rerank", "source"}
     scores = model.score_sources(encoder.encode(["housing prices"])[0], "housing prices", ["data_gov_sg", "kaggle"])
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
+
+def test_an_average_is_clearly_worse_only_when_the_paired_drop_exceeds_two_standard_errors():
+    incumbent = {f"q{i}": 0.8 for i in range(20)}
+    noisy = {q: v + (0.05 if i % 2 else -0.06) for i, (q, v) in enumerate(incumbent.items())}  # mean −0.005
+    assert not training.clearly_worse(noisy, incumbent)
+    consistent = {q: v - 0.02 + (0.005 if i % 2 else -0.005) for i, (q, v) in enumerate(incumbent.items())}
+    assert training.clearly_worse(consistent, incumbent)
+    assert not training.clearly_worse({"q0": 0.0}, {"q0": 1.0})  # one query is no evidence
+    better = {q: v + 0.01 for q, v in incumbent.items()}
+    assert not training.clearly_worse(better, incumbent)
 
 
 def test_platt_fit_corrects_underconfident_scores():
