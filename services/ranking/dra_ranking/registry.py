@@ -301,15 +301,26 @@ def rollback(settings: Settings) -> dict[str, Any]:
 
 
 def ensure_shipped_registered(settings: Settings) -> dict[str, Any] | None:
-    """Register the shipped default model and activate it when nothing is active yet (first start)."""
+    """Register the shipped default model and activate it when nothing is active yet (first start).
+
+    It is also activated when it was never active and the active version's checkpoint is gone: an upgrade
+    that replaced the previously shipped model (a `git pull`, a new image on an old database). An active
+    version whose checkpoint still exists stays active, and so does one whose checkpoint vanished while no
+    new model shipped (the service then reports itself degraded, saying why).
+    """
     entry = shipped_manifest(settings)
     if entry is None:
         return None
     path = resolve_path(settings, entry["path"])
     row = register(settings, entry, path)
-    if active_version(settings) is None:
+    active = active_version(settings)
+    if active is None:
         row = activate(settings, entry["version"])
         log.info("activated the shipped model", extra={"version": entry["version"]})
+    elif row["activated_at"] is None and not resolve_path(settings, active["path"]).exists():
+        row = activate(settings, entry["version"])
+        log.warning("the active model's checkpoint is gone; activated the newly shipped model",
+                    extra={"previous": active["version"], "version": entry["version"]})
     return row
 
 
