@@ -98,6 +98,11 @@ class TrainConfig:
     augment_per_query: int = 1
     model_config: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def warm_epochs(self) -> int:
+        """Epochs of the curriculum's warm-up (harder examples admitted step by step)."""
+        return max(2, int(0.3 * self.max_epochs))
+
     @classmethod
     def for_mode(cls, mode: str, **overrides: Any) -> TrainConfig:
         """Quick (≤20 epochs, ~1.5 min budget) or full (≤100 epochs, ~8 min budget)."""
@@ -545,8 +550,7 @@ def _source_loss(model: QualityAwareRankingModel, batcher: _Batcher, batch: Sequ
 
 
 def _curriculum(epoch: int, cfg: TrainConfig) -> float:
-    warm = max(2, int(0.3 * cfg.max_epochs))
-    return 0.35 + 0.65 * min(1.0, epoch / warm)
+    return 0.35 + 0.65 * min(1.0, epoch / cfg.warm_epochs)
 
 
 def _prepare_validation(index: CatalogIndex, encoder: Any, data: TrainingData, cache: dict[str, Any]) -> None:
@@ -789,7 +793,7 @@ def train(
     cache: dict[str, Any] = {}
     history: list[dict[str, float]] = []
     started = time.monotonic()
-    warm = max(2, int(0.3 * cfg.max_epochs))
+    warm = cfg.warm_epochs
     # The re-ranker and the source head are selected separately (each on its own validation metric),
     # starting from the untrained model: its base scorer is close to the fused order, so a run that
     # only overfits keeps the starting point instead of shipping something worse.
