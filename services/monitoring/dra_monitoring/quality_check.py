@@ -84,7 +84,7 @@ def _ndcg(peers: Peers, settings: Settings, result: CheckResult) -> None:
         result.model_version = ranked.model_version
         qrels[q.qid] = {d: g for d, g in q.judgments.items() if g > 0} or {"__none__": 1}
         recs = list(ranked.recommendations)
-        run[q.qid] = {r.dataset_id: float(len(recs) - i) for i, r in enumerate(recs)} or {"__empty__": 0.0}
+        run[q.qid] = {r.dataset_id: float(len(recs) - i) for i, r in enumerate(recs)}  # empty: scores zero
     scores = ir_metrics.mean(qrels, run, ["ndcg@3", "ndcg@10"])
     result.metrics["overall_ndcg_at_3"] = round(float(scores["ndcg@3"]), 4)
     result.details["ndcg"] = {"queries": len(judged), "ndcg_at_10": round(float(scores["ndcg@10"]), 4)}
