@@ -47,6 +47,25 @@ def _encoder(settings: Settings) -> Any:
     return encoder
 
 
+def _route(settings: Settings) -> Any:
+    """The router's answer for a query (domain, confidence, geography) from a router trained in-process as
+    the service trains it, so training and evaluation give the model what it gets when serving; None (no
+    domains) when the router cannot be built."""
+    from dra_cli.router import in_process_router
+
+    try:
+        router = in_process_router(settings, with_feedback=False)
+    except Exception as exc:  # noqa: BLE001 - evaluation still works, only without the router's domains
+        err.print(f"[yellow]router unavailable ({exc}); queries carry no domain[/yellow]")
+        return None
+
+    def route(text: str, embedding: Any) -> tuple[str, float, tuple[str, ...]]:
+        decision = router.route(text, embedding)
+        return decision.domain, decision.confidence, decision.geography
+
+    return route
+
+
 def _resolve_model(settings: Settings, model_path: Path | None, version: str | None) -> tuple[Any, str]:
     """A model to evaluate: a file, a registry version, the registry's active one, or the shipped one."""
     from dra_ranking import registry
@@ -173,7 +192,8 @@ def train(
               f"{len(parsed.split('heldout'))} held out (not used); judged queries: {len(judged_train)} train; "
               f"feedback rows: {len(feedback)}")
     err.print("building training data (pseudo-queries, augmentation, hard negatives) …")
-    data = training.build_training_data(index, encoder, parsed.split("train"), judged_train, feedback, cfg)
+    route = _route(settings)
+    data = training.build_training_data(index, encoder, parsed.split("train"), judged_train, feedback, cfg, route)
     err.print(f"training data: {json.dumps(data.counts)}")
     folder = output_dir or (Path(settings.models_dir) / "ranking" if ship else Path(settings.data_dir) / "models")
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -192,7 +212,8 @@ def train(
     if result.plot_path:
         out.print(f"learning curves: {result.plot_path}")
     model, _ = registry.load_checkpoint(result.path)
-    results = pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings, judgments_path=judgments)
+    results = pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings, judgments_path=judgments,
+                                     route=route)
     _print_results(results, "held-out evaluation")
     result.manifest["metrics"]["heldout"] = {r.name: r.metrics for r in results}
     registry.atomic_write_json(result.path.parent / registry.MANIFEST, result.manifest)
@@ -360,11 +381,12 @@ def evaluate(
     encoder = _encoder(settings)
     model, name = _resolve_model(settings, model_path, version)
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
+    route = _route(settings)
     if trec_topics is not None:
-        results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs))
+        results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
     if trec_topics is None or include_train or markdown is not None:
-        results.extend(pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings,
-                                              judgments_path=judgments, include_train=include_train))
+        results.extend(pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings, judgments_path=judgments,
+                                              include_train=include_train, route=route))
     if not results:
         err.print("nothing to evaluate: no held-out mappings or judgments found")
         raise typer.Exit(1)
@@ -380,7 +402,10 @@ def evaluate(
             "binary source metrics count relevance >= 0.5. Dataset-level grades are 0–3.\n\n"
             "Systems: BM25 alone (bm25s, stemmed, title weighted ×2), dense alone (all-MiniLM-L6-v2 cosine), "
             "fused candidates (reciprocal rank fusion, k=60, top 100 of each), full model "
-            "(QualityAwareRankingModel re-ranking the best 50 of the fused top 100; the rest keep the fused order).\n\n"
+            "(QualityAwareRankingModel re-ranking the best 50 of the fused top 100; the rest keep the fused order). "
+            + ("Each query carries the domain, confidence and geography the router (trained in-process on the train "
+               "splits, as the service trains it) gives it, as when serving.\n\n" if route is not None
+               else "No router: queries carry no domain.\n\n")
             + "\n".join(f"- {line}" for line in summary) + "\n"
         )
         markdown.parent.mkdir(parents=True, exist_ok=True)

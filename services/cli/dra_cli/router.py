@@ -31,7 +31,7 @@ def _quiet_logs() -> None:
     setup_logging("cli", "WARNING")
 
 
-def _in_process_router(settings: Settings, with_feedback: bool) -> Any:
+def in_process_router(settings: Settings, with_feedback: bool) -> Any:
     """Encoder + a router trained exactly as the service trains it (train splits only)."""
     from threadpoolctl import threadpool_limits
 
@@ -79,7 +79,7 @@ def validate(
         for query in EXPECTED:
             results.append({"query": query, **_classify_remote(addr, query, settings.rpc_long_deadline_s)})
     else:
-        router = _in_process_router(settings, with_feedback=True)
+        router = in_process_router(settings, with_feedback=True)
         for query in EXPECTED:
             d = router.classify(query)
             results.append({"query": query, "domain": d.domain, "confidence": d.confidence,
@@ -120,7 +120,7 @@ def evaluate(
     _quiet_logs()
     if split not in ("heldout", "train", "all"):
         raise typer.BadParameter("split must be heldout, train or all")
-    router = _in_process_router(settings, with_feedback=False)
+    router = in_process_router(settings, with_feedback=False)
     if queries is not None:
         chosen = evaluation.load_queries(queries)
         title = f"query set {queries}"

@@ -5,7 +5,9 @@ Query sets:
 - held-out dataset-level judgments (grades 0–3);
 - any TREC topics + qrels over the loaded catalog, or a ready TREC run + qrels.
 
-Every system ranks with the same code the service uses (`ranker`), over the same index.
+Every system ranks with the same code the service uses (`ranker`), over the same index. Given a `Route`
+(the router's answer for a query), the model sees the domain, confidence and geography the router gives it
+when serving; without one, queries carry no domain.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +31,8 @@ from dra_ranking.ranker import DEFAULT_POOL, rank_sources, rerank
 log = logging.getLogger(__name__)
 
 SYSTEMS: tuple[str, ...] = ("bm25", "dense", "fused", "model")
+# What the router says of a query, from its text and embedding: (domain, confidence, geography).
+Route = Callable[[str, np.ndarray], tuple[str, float, Sequence[str]]]
 SYSTEM_LABELS = {
     "bm25": "BM25 alone",
     "dense": "dense (MiniLM) alone",
@@ -84,12 +88,19 @@ def encode_queries(encoder: Any, texts: list[str]) -> np.ndarray:
 
 
 def prepare(
-    index: CatalogIndex, queries: Sequence[EvalQuery], embeddings: np.ndarray, pool: int = DEFAULT_POOL
+    index: CatalogIndex, queries: Sequence[EvalQuery], embeddings: np.ndarray, pool: int = DEFAULT_POOL,
+    route: Route | None = None,
 ) -> list[Prepared]:
-    """Contexts and candidate lists of `queries` (embeddings aligned with them)."""
+    """Contexts and candidate lists of `queries` (embeddings aligned with them); `route` fills in the
+    domain, confidence and geography of queries that do not name a domain."""
     out: list[Prepared] = []
     for q, emb in zip(queries, embeddings, strict=True):
-        ctx = make_context(index, q.text, np.asarray(emb, dtype=np.float32), domain=q.domain, geography=q.geography)
+        vector = np.asarray(emb, dtype=np.float32)
+        domain, confidence, geography = q.domain, 0.0, tuple(q.geography)
+        if route is not None and not domain:
+            domain, confidence, routed = route(q.text, vector)
+            geography = (*geography, *routed)
+        ctx = make_context(index, q.text, vector, domain=domain, domain_confidence=confidence, geography=geography)
         bm25 = index.bm25_scores(ctx.terms)
         dense = index.dense_scores(ctx.embedding)
         cands = fuse(bm25, dense, pool=pool)

@@ -253,6 +253,27 @@ class QualityAwareRankingModel(nn.Module):
         features: torch.Tensor,
     ) -> torch.Tensor:
         """Relevance logits (n,) of n (query, dataset) pairs; query tensors are already aligned to pairs."""
+        return self.feature_logits(features) + self.residual_logits(
+            q_text, q_tok, d_text, d_tok, domain, source, features)
+
+    def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The feature scorers' part of the logits (n,): the linear base plus the feature MLP."""
+        logits = self.base(features).squeeze(-1)
+        if self.feature_mlp is not None:
+            logits = logits + self.feature_mlp(features).squeeze(-1)
+        return logits
+
+    def residual_logits(
+        self,
+        q_text: torch.Tensor,
+        q_tok: torch.Tensor,
+        d_text: torch.Tensor,
+        d_tok: torch.Tensor,
+        domain: torch.Tensor,
+        source: torch.Tensor,
+        features: torch.Tensor,
+    ) -> torch.Tensor:
+        """The gated text-interaction residual's part of the logits (n,)."""
         cos_text = nn.functional.cosine_similarity(q_text, d_text, dim=-1).unsqueeze(-1)
         cos_tok = nn.functional.cosine_similarity(q_tok, d_tok, dim=-1, eps=1e-6).unsqueeze(-1)
         x = torch.cat(
@@ -260,10 +281,7 @@ class QualityAwareRankingModel(nn.Module):
              features],
             dim=-1,
         )
-        logits = self.base(features).squeeze(-1) + self.gate * self.residual(x).squeeze(-1)
-        if self.feature_mlp is not None:
-            logits = logits + self.feature_mlp(features).squeeze(-1)
-        return logits
+        return self.gate * self.residual(x).squeeze(-1)
 
     def forward(
         self,

@@ -107,6 +107,7 @@ def evaluate_sets(
     judgments_path: Path | None = None,
     include_train: bool = False,
     progress: Callable[[str], None] | None = None,
+    route: evaluation.Route | None = None,
 ) -> list[evaluation.SetResult]:
     """Metrics of every system on the held-out mapping and judgment sets (and the train splits on request)."""
     results: list[evaluation.SetResult] = []
@@ -117,7 +118,7 @@ def evaluate_sets(
             if progress:
                 progress(f"mappings ({split})")
             qs, qrels = evaluation.mapping_queries(records)
-            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
             runs = evaluation.source_runs(index, prepared, model)
             res = evaluation.SetResult(f"training mappings, {split}", "source", len(qs))
             res.metrics = evaluation.score_runs(qrels, runs, evaluation.SOURCE_METRICS)
@@ -127,7 +128,7 @@ def evaluate_sets(
             if progress:
                 progress(f"judgments ({split})")
             qs, qrels = evaluation.judgment_queries(judged, index)
-            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+            prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
             runs = evaluation.dataset_runs(index, prepared, model)
             res = evaluation.SetResult(f"dataset judgments, {split}", "dataset", len(qs))
             res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
@@ -142,13 +143,14 @@ def evaluate_topics(
     topics: Path,
     qrels_path: Path,
     write_runs: Path | None = None,
+    route: evaluation.Route | None = None,
 ) -> evaluation.SetResult:
     """Every system on external TREC-style topics + qrels over the loaded catalog."""
     from dra_common.ir_metrics import read_qrels
 
     qs = evaluation.read_topics(topics)
     qrels = read_qrels(qrels_path)
-    prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]))
+    prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
     runs = evaluation.dataset_runs(index, prepared, model)
     if write_runs is not None:
         for system, run in runs.items():

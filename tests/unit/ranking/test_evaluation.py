@@ -45,6 +45,24 @@ def test_runs_and_metrics(index, query_vec):
     assert "| BM25 alone |" in md and "ndcg@3" in md
 
 
+def test_prepare_gives_queries_without_a_domain_what_the_router_says(index, query_vec):
+    seen: list[str] = []
+
+    def route(text: str, embedding: np.ndarray) -> tuple[str, float, tuple[str, ...]]:
+        seen.append(text)
+        assert embedding.shape == (384,)
+        return "economics_finance", 0.8, ("SG",)
+
+    queries = [evaluation.EvalQuery("q1", "resale flat prices"),
+               evaluation.EvalQuery("q2", "eeg emotion", domain="psychology")]
+    routed, named = evaluation.prepare(index, queries, np.stack([query_vec, query_vec]), route=route)
+    assert seen == ["resale flat prices"]  # a query that names its domain keeps it
+    assert (routed.ctx.domain, routed.ctx.domain_confidence, routed.ctx.geography) == ("economics_finance", 0.8, {"SG"})
+    assert (named.ctx.domain, named.ctx.domain_confidence) == ("psychology", 0.0)
+    plain = evaluation.prepare(index, queries[:1], np.stack([query_vec]))[0]
+    assert plain.ctx.domain == "" and plain.ctx.geography == set()
+
+
 def test_trec_files_round_trip(tmp_path: Path):
     run = {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d3": 1.0}}
     evaluation.write_trec_run(run, tmp_path / "sys.run", "sys")

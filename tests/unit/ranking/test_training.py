@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+import random
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
+import torch
 
 from dra_common import mappings
 from dra_ranking import training
 from dra_ranking.index import CatalogIndex
-from dra_ranking.model import logit
+from dra_ranking.model import DEFAULT_CONFIG, QualityAwareRankingModel, logit
+from dra_ranking.ranker import SourceInputs
 from dra_ranking.registry import load_checkpoint, read_manifest
 
 QUERIES = {
@@ -68,6 +72,8 @@ def test_short_training_run_writes_a_loadable_model_and_chooses_source_scoring(i
     # warm-up is 2 epochs at this size: epochs 2, 3 and 4 are averaged unless early stopping came first
     assert average["from_epoch"] == 2 and average["epochs"] == len(result.history) - 2
     assert set(average) >= {"rerank", "source"}
+    # no judged queries here: nothing to refit the feature scorers on
+    assert manifest["metrics"]["feature_refit"] == {"epochs": cfg.refit_epochs, "groups": 0, "accepted": False}
     scores = model.score_sources(encoder.encode(["housing prices"])[0], "housing prices", ["data_gov_sg", "kaggle"])
     assert scores.shape == (2,) and np.all((scores >= 0) & (scores <= 1))
 
@@ -92,3 +98,84 @@ def test_platt_fit_corrects_underconfident_scores():
     assert abs(calibrated.mean() - relevant.mean()) < 0.05  # logistic regression matches the base rate
     assert calibrated[scores > 0.4].mean() > scores[scores > 0.4].mean() + 0.2
     assert training.platt_fit(scores, np.ones(400, dtype=bool)) is None
+
+
+def _judged_log_likelihood(model: QualityAwareRankingModel, batcher: training._Batcher,
+                           groups: list[training.Group]) -> float:
+    """Sum over groups of the graded target's log-likelihood under the model's listwise softmax."""
+    model.eval()
+    with torch.no_grad():
+        return sum(
+            float((torch.from_numpy(training._grade_target(g.labels).astype(np.float32))
+                   * torch.log_softmax(model.pair_logits(*training._pair_inputs(model, batcher, [g])), 0)).sum())
+            for g in groups
+        )
+
+
+def test_the_refit_fits_the_feature_scorers_to_judged_lists_and_leaves_the_rest(index: CatalogIndex) -> None:
+    # The fused order does not know these: each judged query's best answer is a dataset it ranks low.
+    judged = [SimpleNamespace(qid=f"j{i}", query=q, judgments={d: 3})
+              for i, (q, d) in enumerate([("housing prices", "kaggle:ames/house-prices"),
+                                          ("house prices", "kaggle:ames/house-prices"),
+                                          ("emissions per person", "world_bank:EN.ATM.CO2E.PC"),
+                                          ("co2 emissions", "world_bank:EN.ATM.CO2E.PC"),
+                                          ("bus arrival", "lta_datamall:bus-arrival"),
+                                          ("eeg emotion recordings", "openneuro:ds000001")])]
+    cfg = training.TrainConfig.for_mode("quick", max_pseudo=5, refit_epochs=30)
+    data = training.build_training_data(index, HashEncoder(), [], judged, [], cfg)
+    groups = [g for g in data.groups if g.kind.startswith("judgment")]
+    assert groups
+    model = QualityAwareRankingModel(dict(DEFAULT_CONFIG))
+    batcher = training._Batcher(index, data, model.vocab_size)
+    frozen = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(training.FEATURE_SCORER_PREFIXES)}
+    before = _judged_log_likelihood(model, batcher, groups)
+
+    used = training.refit_feature_scorers(model, batcher, data.groups, cfg, random.Random(0))
+
+    assert used == len(groups)
+    assert _judged_log_likelihood(model, batcher, groups) > before + 0.5
+    for key, value in model.state_dict().items():
+        if key in frozen:
+            assert torch.equal(value, frozen[key]), key
+    none = training.TrainConfig.for_mode("quick", refit_epochs=0)
+    assert training.refit_feature_scorers(model, batcher, data.groups, none, random.Random(0)) == 0
+
+
+def _source_inputs(head: list[float], evidence: list[float]) -> SourceInputs:
+    return SourceInputs(["a", "b", "c"], np.array(evidence), np.array(head), np.zeros(3, dtype=bool))
+
+
+def test_the_source_blend_leaves_the_model_alone_unless_evidence_is_clearly_better() -> None:
+    qrels = {f"q{i}": {"a": 100, "b": 20, "c": 0} for i in range(20)}
+    # The head orders a > b > c on every query; evidence would put c first.
+    head_right = {q: _source_inputs([0.9, 0.5, 0.1], [0.1, 0.2, 0.9]) for q in qrels}
+    score, (blend, _) = training._best_mix(head_right, qrels)
+    assert blend == max(training.SOURCE_BLENDS) and score == 1.0
+    # Evidence helps on a single query only (blend 0.75 fixes q0 and has the best mean): noise, not a
+    # reason to mix it in.
+    one_off = dict(head_right, q0=_source_inputs([0.3, 0.5, 0.1], [1.0, 0.0, 0.0]))
+    assert training._sources_ndcg3(one_off, qrels, 0.75, 1.0) > training._sources_ndcg3(one_off, qrels, 1.0, 1.0)
+    assert training._best_mix(one_off, qrels)[1][0] == max(training.SOURCE_BLENDS)
+    # The head is wrong everywhere and the evidence right: a lower blend wins clearly.
+    evidence_right = {q: _source_inputs([0.1, 0.3, 0.6], [0.9, 0.5, 0.0]) for q in qrels}
+    score, (blend, _) = training._best_mix(evidence_right, qrels)
+    assert blend < max(training.SOURCE_BLENDS) and score == 1.0
+
+
+def test_with_a_router_every_training_query_carries_its_domain_as_when_serving(index: CatalogIndex) -> None:
+    from dra_common.domain import DOMAINS
+    from dra_ranking.features import F
+
+    def route(text: str, embedding: np.ndarray) -> tuple[str, float, tuple[str, ...]]:
+        return "machine_learning", 0.7, ()
+
+    judged = [SimpleNamespace(qid="j1", query="house prices", judgments={"kaggle:ames/house-prices": 3}),
+              SimpleNamespace(qid="j2", query="co2 emissions", judgments={"world_bank:EN.ATM.CO2E.PC": 3})]
+    cfg = training.TrainConfig.for_mode("quick", max_pseudo=5)
+    data = training.build_training_data(index, HashEncoder(), [], judged, [], cfg, route)
+    assert data.groups and data.route is route
+    for g in data.groups:
+        assert g.domain == DOMAINS.index("machine_learning")
+        assert np.allclose(g.feats[:, F["domain_conf"]], 0.7)
+    unrouted = training.build_training_data(index, HashEncoder(), [], judged, [], cfg)
+    assert unrouted.data_hash != data.data_hash
