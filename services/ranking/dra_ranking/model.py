@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -79,6 +79,18 @@ def logit(p: np.ndarray) -> np.ndarray:
     """log(p / (1 - p)), with p kept inside (1e-6, 1 - 1e-6)."""
     q = np.clip(np.asarray(p, dtype=np.float64), 1e-6, 1 - 1e-6)
     return np.log(q / (1 - q))
+
+
+class PairInputs(NamedTuple):
+    """The re-ranker's inputs for n (query, dataset) pairs, one row per pair (query rows already aligned)."""
+
+    q_text: torch.Tensor  # projected query embeddings (n, embedding_dim)
+    q_tok: torch.Tensor  # hashed-token query embeddings (n, embedding_dim)
+    d_text: torch.Tensor
+    d_tok: torch.Tensor
+    domain: torch.Tensor  # router domain ids (n,)
+    source: torch.Tensor  # source ids (n,)
+    features: torch.Tensor  # retrieval features (n, NUM_FEATURES)
 
 
 class QualityAwareRankingModel(nn.Module):
@@ -242,19 +254,9 @@ class QualityAwareRankingModel(nn.Module):
         self.memory_mask = torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))
         self.config["memory_size"] = int(embeddings.shape[0])
 
-    def pair_logits(
-        self,
-        q_text: torch.Tensor,
-        q_tok: torch.Tensor,
-        d_text: torch.Tensor,
-        d_tok: torch.Tensor,
-        domain: torch.Tensor,
-        source: torch.Tensor,
-        features: torch.Tensor,
-    ) -> torch.Tensor:
-        """Relevance logits (n,) of n (query, dataset) pairs; query tensors are already aligned to pairs."""
-        return self.feature_logits(features) + self.residual_logits(
-            q_text, q_tok, d_text, d_tok, domain, source, features)
+    def pair_logits(self, pairs: PairInputs) -> torch.Tensor:
+        """Relevance logits (n,) of n (query, dataset) pairs."""
+        return self.feature_logits(pairs.features) + self.residual_logits(pairs)
 
     def feature_logits(self, features: torch.Tensor) -> torch.Tensor:
         """The feature scorers' part of the logits (n,): the linear base plus the feature MLP."""
@@ -263,22 +265,13 @@ class QualityAwareRankingModel(nn.Module):
             logits = logits + self.feature_mlp(features).squeeze(-1)
         return logits
 
-    def residual_logits(
-        self,
-        q_text: torch.Tensor,
-        q_tok: torch.Tensor,
-        d_text: torch.Tensor,
-        d_tok: torch.Tensor,
-        domain: torch.Tensor,
-        source: torch.Tensor,
-        features: torch.Tensor,
-    ) -> torch.Tensor:
+    def residual_logits(self, pairs: PairInputs) -> torch.Tensor:
         """The gated text-interaction residual's part of the logits (n,)."""
-        cos_text = nn.functional.cosine_similarity(q_text, d_text, dim=-1).unsqueeze(-1)
-        cos_tok = nn.functional.cosine_similarity(q_tok, d_tok, dim=-1, eps=1e-6).unsqueeze(-1)
+        cos_text = nn.functional.cosine_similarity(pairs.q_text, pairs.d_text, dim=-1).unsqueeze(-1)
+        cos_tok = nn.functional.cosine_similarity(pairs.q_tok, pairs.d_tok, dim=-1, eps=1e-6).unsqueeze(-1)
         x = torch.cat(
-            [q_text * d_text, q_tok * d_tok, cos_text, cos_tok, self.domain_emb(domain), self.source_emb(source),
-             features],
+            [pairs.q_text * pairs.d_text, pairs.q_tok * pairs.d_tok, cos_text, cos_tok, self.domain_emb(pairs.domain),
+             self.source_emb(pairs.source), pairs.features],
             dim=-1,
         )
         return self.gate * self.residual(x).squeeze(-1)
@@ -296,10 +289,10 @@ class QualityAwareRankingModel(nn.Module):
         features: torch.Tensor,
     ) -> torch.Tensor:
         """Relevance in [0, 1] of n pairs given raw inputs (each query row aligned with its dataset row)."""
-        logits = self.pair_logits(
+        logits = self.pair_logits(PairInputs(
             self.encode_text(q_emb), self.encode_tokens(q_flat, q_offsets),
             self.encode_text(d_emb), self.encode_tokens(d_flat, d_offsets), domain, source, features,
-        )
+        ))
         return torch.sigmoid(logits)
 
     # -- serving helpers ---------------------------------------------------------------------------
@@ -341,8 +334,8 @@ class QualityAwareRankingModel(nn.Module):
         src = torch.tensor([self.source_id(s) for s in sources], dtype=torch.long)
         dom = torch.full((c,), self.domain_id(domain), dtype=torch.long)
         q_text_b, q_tok_b = q_text.expand(c, -1), q_tok.expand(c, -1)
-        logits = self.pair_logits(q_text_b, q_tok_b, d_text, d_tok, dom, src,
-                                  torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32)))
+        logits = self.pair_logits(PairInputs(q_text_b, q_tok_b, d_text, d_tok, dom, src,
+                                             torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))))
         return torch.sigmoid(logits).numpy().astype(np.float32)
 
     @torch.inference_mode()

@@ -40,7 +40,7 @@ from dra_ranking import evaluation
 from dra_ranking.evaluation import encode_queries
 from dra_ranking.features import candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
-from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, QualityAwareRankingModel, logit
+from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, PairInputs, QualityAwareRankingModel, logit
 from dra_ranking.ranker import (
     DEFAULT_POOL,
     NATIONAL_SOURCE_FACTOR,
@@ -498,8 +498,8 @@ class _Batcher:
         return torch.from_numpy(flat), torch.from_numpy(offsets)
 
 
-def _pair_inputs(model: QualityAwareRankingModel, batcher: _Batcher, batch: Sequence[Group]) -> tuple[torch.Tensor, ...]:
-    """The arguments of `model.pair_logits` for every (query, candidate) pair of `batch`, in group order."""
+def _pair_inputs(model: QualityAwareRankingModel, batcher: _Batcher, batch: Sequence[Group]) -> PairInputs:
+    """The re-ranker's inputs for every (query, candidate) pair of `batch`, in group order."""
     docs = np.concatenate([g.cand for g in batch])
     sizes = [len(g.cand) for g in batch]
     q_of_pair = np.repeat(np.array([g.qi for g in batch], dtype=np.int64), sizes)
@@ -513,11 +513,11 @@ def _pair_inputs(model: QualityAwareRankingModel, batcher: _Batcher, batch: Sequ
     domain = torch.from_numpy(np.repeat(np.array([g.domain for g in batch], dtype=np.int64), sizes))
     source = batcher.source_codes[torch.from_numpy(docs)]
     feats = torch.from_numpy(np.concatenate([g.feats for g in batch]))
-    return q_text[q_inv_t], q_tok[q_inv_t], d_text[d_inv_t], d_tok[d_inv_t], domain, source, feats
+    return PairInputs(q_text[q_inv_t], q_tok[q_inv_t], d_text[d_inv_t], d_tok[d_inv_t], domain, source, feats)
 
 
 def _group_loss(model: QualityAwareRankingModel, batcher: _Batcher, batch: Sequence[Group]) -> torch.Tensor:
-    return _ranking_loss(model.pair_logits(*_pair_inputs(model, batcher, batch)), batch)
+    return _ranking_loss(model.pair_logits(_pair_inputs(model, batcher, batch)), batch)
 
 
 def _ranking_loss(logits: torch.Tensor, batch: Sequence[Group]) -> torch.Tensor:
@@ -557,7 +557,7 @@ def refit_feature_scorers(model: QualityAwareRankingModel, batcher: _Batcher, gr
         return 0
     model.eval()
     with torch.no_grad():
-        frozen = [model.residual_logits(*_pair_inputs(model, batcher, [g])) for g in judged]
+        frozen = [model.residual_logits(_pair_inputs(model, batcher, [g])) for g in judged]
     feats = [torch.from_numpy(g.feats) for g in judged]
     params = [p for n, p in model.named_parameters() if n.startswith(FEATURE_SCORER_PREFIXES)]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -107,7 +107,7 @@ def _judged_log_likelihood(model: QualityAwareRankingModel, batcher: training._B
     with torch.no_grad():
         return sum(
             float((torch.from_numpy(training._grade_target(g.labels).astype(np.float32))
-                   * torch.log_softmax(model.pair_logits(*training._pair_inputs(model, batcher, [g])), 0)).sum())
+                   * torch.log_softmax(model.pair_logits(training._pair_inputs(model, batcher, [g])), 0)).sum())
             for g in groups
         )
 
