@@ -413,7 +413,11 @@ def build_training_data(
                 t[source_ids[s]] = v
                 w[source_ids[s]] = 1.0
         dom = domain_ids.get(domain, unknown_domain) if rng.random() < 0.5 else unknown_domain
-        ctx = make_context(index, text, embeddings[qi(text)])
+        geography = ()
+        if route is not None:
+            routed_domain, _, geography = route(text, embeddings[qi(text)])
+            dom = domain_ids.get(routed_domain, unknown_domain)
+        ctx = make_context(index, text, embeddings[qi(text)], geography=geography)
         cands = index.candidates(ctx.terms, ctx.embedding, pool=DEFAULT_POOL)
         evidence = source_evidence(index, cands, len(SOURCE_NAMES) + 1)
         source_examples.append(SourceExample(qi(text), t, w, dom, diff, kind, mem_id, evidence,

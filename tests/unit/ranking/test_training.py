@@ -177,5 +177,7 @@ def test_with_a_router_every_training_query_carries_its_domain_as_when_serving(i
     for g in data.groups:
         assert g.domain == DOMAINS.index("machine_learning")
         assert np.allclose(g.feats[:, F["domain_conf"]], 0.7)
+    assert data.source_examples
+    assert all(e.domain == DOMAINS.index("machine_learning") for e in data.source_examples)
     unrouted = training.build_training_data(index, HashEncoder(), [], judged, [], cfg)
     assert unrouted.data_hash != data.data_hash
