@@ -616,13 +616,17 @@ def _prepare_validation(index: CatalogIndex, encoder: Any, data: TrainingData, c
     """Contexts and candidates of the validation queries, once per run (kept in `cache`)."""
     if "judged" in cache:
         return
+
+    def prepared(qs: list[evaluation.EvalQuery]) -> list[evaluation.Prepared]:
+        return evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=data.route)
+
     qs, qrels = evaluation.judgment_queries(data.val_judged)
-    cache["judged"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=data.route), qrels)
+    cache["judged"] = (prepared(qs), qrels)
     qs, qrels = evaluation.mapping_queries(data.val_mappings)
-    cache["mappings"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=data.route), qrels)
+    cache["mappings"] = (prepared(qs), qrels)
     qs = [evaluation.EvalQuery(f"p{i}", t) for i, (t, _) in enumerate(data.val_pseudo)]
     qrels = {f"p{i}": {d: 1} for i, (_, d) in enumerate(data.val_pseudo)}
-    cache["pseudo"] = (evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=data.route), qrels)
+    cache["pseudo"] = (prepared(qs), qrels)
 
 
 VALIDATION_SETS: tuple[tuple[str, tuple[str, ...]], ...] = (
