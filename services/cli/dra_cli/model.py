@@ -47,14 +47,14 @@ def _encoder(settings: Settings) -> Any:
     return encoder
 
 
-def _route(settings: Settings) -> Any:
+def _route(settings: Settings, encoder: Any) -> Any:
     """The router's answer for a query (domain, confidence, geography) from a router trained in-process as
-    the service trains it, so training and evaluation give the model what it gets when serving; None (no
-    domains) when the router cannot be built."""
+    the service trains it, on the already loaded query encoder, so training and evaluation give the model
+    what it gets when serving; None (no domains) when the router cannot be built."""
     from dra_cli.router import in_process_router
 
     try:
-        router = in_process_router(settings, with_feedback=False)
+        router = in_process_router(settings, with_feedback=False, encoder=encoder.encoder)
     except Exception as exc:  # noqa: BLE001 - evaluation still works, only without the router's domains
         err.print(f"[yellow]router unavailable ({exc}); queries carry no domain[/yellow]")
         return None
@@ -164,7 +164,8 @@ def train(
         if model_path is None:
             raise typer.BadParameter("--mode validate needs --model-path")
         evaluate(markdown=None, model_path=model_path, version=None, catalog=catalog, trec_run=None, trec_qrels=None,
-                 trec_topics=None, write_runs=None, mappings=mappings, judgments=judgments, include_train=False)
+                 trec_topics=None, write_runs=None, mappings=mappings, judgments=judgments, include_train=False,
+                 no_router=False)
         return
     if mode != "train":
         raise typer.BadParameter(f"--mode must be train or validate, not {mode!r}")
@@ -192,7 +193,7 @@ def train(
               f"{len(parsed.split('heldout'))} held out (not used); judged queries: {len(judged_train)} train; "
               f"feedback rows: {len(feedback)}")
     err.print("building training data (pseudo-queries, augmentation, hard negatives) …")
-    route = _route(settings)
+    route = _route(settings, encoder)
     data = training.build_training_data(index, encoder, parsed.split("train"), judged_train, feedback, cfg, route)
     err.print(f"training data: {json.dumps(data.counts)}")
     folder = output_dir or (Path(settings.models_dir) / "ranking" if ship else Path(settings.data_dir) / "models")
@@ -361,6 +362,8 @@ def evaluate(
     mappings: Path | None = typer.Option(None, "--mappings", help="Training mappings file (default: repo root)."),
     judgments: Path | None = typer.Option(None, "--judgments", help="Judgments JSONL (default: shipped eval set)."),
     include_train: bool = typer.Option(False, "--include-train", help="Also score the train splits."),
+    no_router: bool = typer.Option(False, "--no-router", help="Queries carry no domain (default: the domain a "
+                                   "router trained in-process gives them, as when serving)."),
 ) -> None:
     """Offline evaluation (trec_eval): BM25, dense, fused candidates and the full model on held-out sets and TREC files."""
     settings = Settings()
@@ -381,7 +384,7 @@ def evaluate(
     encoder = _encoder(settings)
     model, name = _resolve_model(settings, model_path, version)
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
-    route = _route(settings)
+    route = None if no_router else _route(settings, encoder)
     if trec_topics is not None:
         results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
     if trec_topics is None or include_train or markdown is not None:

@@ -31,8 +31,9 @@ def _quiet_logs() -> None:
     setup_logging("cli", "WARNING")
 
 
-def in_process_router(settings: Settings, with_feedback: bool) -> Any:
-    """Encoder + a router trained exactly as the service trains it (train splits only)."""
+def in_process_router(settings: Settings, with_feedback: bool, encoder: Any = None) -> Any:
+    """A router trained exactly as the service trains it (train splits only), on `encoder` (default: the
+    service's query encoder, loaded here)."""
     from threadpoolctl import threadpool_limits
 
     from dra_common import mappings
@@ -43,7 +44,7 @@ def in_process_router(settings: Settings, with_feedback: bool) -> Any:
 
     threadpool_limits(1, user_api="blas")
     with err.status("loading the sentence encoder and training the router..."):
-        encoder = query_encoder(settings)
+        encoder = encoder or query_encoder(settings)
         parsed = mappings.parse_file(settings.training_mappings_path)
         loader = feedback.loader(settings) if with_feedback else None
         return build_router(encoder, parsed, load_labelled(), loader)

@@ -655,7 +655,7 @@ def validate(index: CatalogIndex, encoder: Any, model: QualityAwareRankingModel,
              cache: dict[str, Any]) -> dict[str, float]:
     """Mean validation metrics, and `val_score` (judged NDCG@10 and mappings NDCG@3, else whatever exists)."""
     per_query = validation_per_query(index, encoder, model, data, cache)
-    out = {key: float(np.mean(list(values.values()))) if values else 0.0 for key, values in per_query.items()}
+    out = {key: _mean(values) for key, values in per_query.items()}
     parts = [v for k, v in out.items() if k not in ("val_pseudo_ndcg@10", "val_judged_ndcg@3")] or list(out.values())
     out["val_score"] = float(np.mean(parts)) if parts else 0.0
     return out
@@ -707,8 +707,12 @@ def _sources_per_query(inputs: dict[str, SourceInputs], qrels: dict[str, dict[st
 def _sources_ndcg3(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]], blend: float,
                    national: float) -> float:
     """Mean NDCG@3 of the source rankings that `blend` and `national` make of precomputed source inputs."""
-    scores = _sources_per_query(inputs, qrels, blend, national)
-    return float(np.mean(list(scores.values()))) if scores else 0.0
+    return _mean(_sources_per_query(inputs, qrels, blend, national))
+
+
+def _mean(per_query: dict[str, float]) -> float:
+    """Mean of per-query values (0.0 for none)."""
+    return float(np.mean(list(per_query.values()))) if per_query else 0.0
 
 
 def _best_mix(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]]) -> tuple[float, tuple[float, float]]:
@@ -723,12 +727,12 @@ def _best_mix(inputs: dict[str, SourceInputs], qrels: dict[str, dict[str, int]])
     best: tuple[dict[str, float], tuple[float, float]] | None = None
     for blend in sorted(SOURCE_BLENDS, reverse=True):
         scores, national = max(((_sources_per_query(inputs, qrels, blend, n), n) for n in NATIONAL_FACTORS),
-                               key=lambda x: (float(np.mean(list(x[0].values()))) if x[0] else 0.0))
+                               key=lambda x: _mean(x[0]))
         if best is None or clearly_worse(best[0], scores):
             best = (scores, (blend, national))
-    if best is None or not best[0]:
+    if best is None or not best[0]:  # no judged query to choose on
         return 0.0, (max(SOURCE_BLENDS), NATIONAL_SOURCE_FACTOR)
-    return float(np.mean(list(best[0].values()))), best[1]
+    return _mean(best[0]), best[1]
 
 
 def choose_source_blend(index: CatalogIndex, model: QualityAwareRankingModel, cache: dict[str, Any]) -> float:
