@@ -38,7 +38,8 @@ def _setup(settings: Settings) -> None:
     threadpool_limits(1, user_api="blas")
 
 
-def _encoder(settings: Settings) -> Any:
+def serving_encoder(settings: Settings) -> Any:
+    """The query encoder the ranking service uses (runtime, threads and calibrated precision)."""
     from dra_common.encoder import query_encoder
     from dra_ranking.encoding import QueryEncoder
 
@@ -47,7 +48,7 @@ def _encoder(settings: Settings) -> Any:
     return encoder
 
 
-def _route(settings: Settings, encoder: Any) -> Any:
+def serving_route(settings: Settings, encoder: Any) -> Any:
     """The router's answer for a query (domain, confidence, geography) from a router trained in-process as
     the service trains it, on the already loaded query encoder, so training and evaluation give the model
     what it gets when serving; None (no domains) when the router cannot be built."""
@@ -176,7 +177,7 @@ def train(
 
     started = time.monotonic()
     cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs, seed=seed)
-    encoder = _encoder(settings)
+    encoder = serving_encoder(settings)
     err.print("loading the catalog …")
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
     mappings = mappings or getattr(settings, "training_mappings_path", None)
@@ -193,7 +194,7 @@ def train(
               f"{len(parsed.split('heldout'))} held out (not used); judged queries: {len(judged_train)} train; "
               f"feedback rows: {len(feedback)}")
     err.print("building training data (pseudo-queries, augmentation, hard negatives) …")
-    route = _route(settings, encoder)
+    route = serving_route(settings, encoder)
     data = training.build_training_data(index, encoder, parsed.split("train"), judged_train, feedback, cfg, route)
     err.print(f"training data: {json.dumps(data.counts)}")
     folder = output_dir or (Path(settings.models_dir) / "ranking" if ship else Path(settings.data_dir) / "models")
@@ -252,7 +253,7 @@ def info(
     _setup(settings)
     import psutil
 
-    encoder = _encoder(settings)
+    encoder = serving_encoder(settings)
     encoder.encode_query("warm up")
     before = psutil.Process().memory_info().rss / 1024 / 1024
     model, name = _resolve_model(settings, model_path, version)
@@ -381,10 +382,10 @@ def evaluate(
     if trec_topics is not None and trec_qrels is None:
         raise typer.BadParameter("--trec-topics needs --trec-qrels")
     mappings = mappings or getattr(settings, "training_mappings_path", None)
-    encoder = _encoder(settings)
+    encoder = serving_encoder(settings)
     model, name = _resolve_model(settings, model_path, version)
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
-    route = None if no_router else _route(settings, encoder)
+    route = None if no_router else serving_route(settings, encoder)
     if trec_topics is not None:
         results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
     if trec_topics is None or include_train or markdown is not None:
