@@ -86,7 +86,7 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     from dra_ranking.catalog import load_curated
     from dra_ranking.encoding import QueryEncoder
     from dra_ranking.index import CatalogIndex
-    from dra_ranking.pipeline import _cached_embeddings
+    from dra_ranking.pipeline import cached_embeddings
     from dra_ranking.server import RankingService, ServingState, register_servicer
 
     setup_logging("bench", "WARNING")
@@ -99,7 +99,7 @@ def _serve_child(size: int, threads: int, port: int, ready: Any, stop: Any) -> N
     loaded = registry.load_version(settings, registry.shipped_manifest(settings))
     loaded.model.attach_encoder(encoder)
     base = load_curated()
-    _cached_embeddings(settings, base, encoder)
+    cached_embeddings(settings, base, encoder)
     records = grow_catalog(base, size)
     del base
     start = time.perf_counter()

@@ -57,11 +57,13 @@ def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") 
     if prefer == "db":
         raise RuntimeError("the Postgres catalog has no active datasets (run `dra catalog load-default`)")
     records = load_curated()
-    _cached_embeddings(settings, records, encoder)
+    cached_embeddings(settings, records, encoder)
     return records, CatalogSource("curated files", 0, len(records))
 
 
-def _cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any) -> None:
+def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any) -> None:
+    """Fill every record's embedding from the on-disk cache under DATA_DIR (keyed by all embedded texts), else
+    encode them all and store the result there."""
     texts = [embedding_text(r) for r in records]
     key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
     path = Path(settings.data_dir) / "cache" / f"curated-embeddings-{key}.npy" if settings is not None else None
