@@ -31,16 +31,16 @@ SYSTEMS = ("bm25", "dense", "fused", "model")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model-path", type=Path, default=None, help="checkpoint (default: the shipped model)")
-    parser.add_argument("--split", default="heldout", help="judgment split to score (heldout or train)")
+    parser.add_argument("--split", choices=("heldout", "train"), default="heldout",
+                        help="judgment split to score")
     args = parser.parse_args()
 
     from dra_cli.model import serving_encoder, serving_route
-    from dra_common.evalsets import judged_queries
     from dra_common.settings import Settings
-    from dra_ranking import evaluation, registry
+    from dra_ranking import registry
     from dra_ranking.catalog import load_curated
     from dra_ranking.index import CatalogIndex
-    from dra_ranking.pipeline import cached_embeddings
+    from dra_ranking.pipeline import cached_embeddings, evaluate_sets
 
     settings = Settings()
     encoder = serving_encoder(settings)
@@ -51,8 +51,7 @@ def main() -> None:
         loaded = registry.load_version(settings, registry.shipped_manifest(settings))
         model, name = loaded.model, loaded.version
     model.attach_encoder(encoder)
-    judged = judged_queries(args.split)
-    print(f"model {name}; {len(judged)} {args.split} judged queries; NDCG@10 / NDCG@3 (trec_eval)")
+    print(f"model {name}; dataset judgments, {args.split}; NDCG@10 / NDCG@3 (trec_eval)")
     print(f"{'catalog':32s}" + "".join(f"{s:>15s}" for s in SYSTEMS) + "   model vs best baseline (NDCG@10)")
     for variant, changes in VARIANTS.items():
         started = time.perf_counter()
@@ -61,17 +60,13 @@ def main() -> None:
         records = [dataclasses.replace(r, **{k: v(r) if callable(v) else v for k, v in changes.items()})
                    for r in load_curated()]
         cached_embeddings(settings, records, encoder)
-        index = CatalogIndex(records, version=1)
-        queries, qrels = evaluation.judgment_queries(judged, index)
-        embeddings = evaluation.encode_queries(encoder, [q.text for q in queries])
-        prepared = evaluation.prepare(index, queries, embeddings, route=route)
-        scores = evaluation.score_runs(qrels, evaluation.dataset_runs(index, prepared, model),
-                                       evaluation.DATASET_METRICS)
-        cells = "".join(f"{scores[s]['ndcg@10']:>8.3f}/{scores[s]['ndcg@3']:.3f}" for s in SYSTEMS)
+        results = evaluate_sets(CatalogIndex(records, version=1), encoder, model,
+                                include_train=args.split == "train", route=route)
+        scores = next(r.metrics for r in results if r.name == f"dataset judgments, {args.split}")
+        cells = "".join(f"{scores[s]['ndcg@10']:>9.3f}/{scores[s]['ndcg@3']:.3f}" for s in SYSTEMS)
         best = max(scores[s]["ndcg@10"] for s in ("bm25", "dense"))
         gain = scores["model"]["ndcg@10"] / best - 1.0
         print(f"{variant:32s}{cells}   {gain:+.1%}  ({time.perf_counter() - started:.0f} s)", flush=True)
-
 
 if __name__ == "__main__":
     main()
