@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import bm25s
 import numpy as np
@@ -119,6 +119,14 @@ class CatalogIndex:
             self.bm25.index((bm25_docs, vocab_for_bm25), show_progress=False)
         self.build_seconds = time.perf_counter() - start
         log.info("index built", extra={"datasets": n, "terms": len(self.vocab), "seconds": round(self.build_seconds, 2)})
+
+    def without_curation(self) -> CatalogIndex:
+        """The same datasets without their keywords and themes, embeddings kept: how a thinly described
+        external catalog looks to the lexical side (training mixes it in so the re-ranker does not come to
+        depend on our curation)."""
+        records = [replace(r, keywords=[], themes=[], embedding=self.embeddings[i].astype(np.float32))
+                   for i, r in enumerate(self.records)]
+        return CatalogIndex(records, version=self.version)
 
     def _ids(self, stems: list[str]) -> list[int]:
         out = []

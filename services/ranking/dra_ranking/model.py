@@ -181,6 +181,26 @@ class QualityAwareRankingModel(nn.Module):
                 out.bias.zero_()
         nn.init.normal_(self.src_vec.weight, std=0.05)
 
+    def ignore_features(self, names: Sequence[str]) -> None:
+        """Zero every weight that reads these features (linear base, feature MLP, residual).
+
+        For features a training run never sees vary: their weights get no gradient, so untrained values
+        would act on them at serving time. Zeroed before training, they stay zero.
+        """
+        cols = [F[n] for n in names]
+        if not cols:
+            return
+        first = self.residual[0]
+        assert isinstance(first, nn.Linear)
+        offset = first.in_features - NUM_FEATURES  # the features come last in the residual's input
+        with torch.no_grad():
+            self.base.weight[:, cols] = 0.0
+            first.weight[:, [offset + c for c in cols]] = 0.0
+            if self.feature_mlp is not None:
+                mlp_in = self.feature_mlp[0]
+                assert isinstance(mlp_in, nn.Linear)
+                mlp_in.weight[:, cols] = 0.0
+
     # -- representations -------------------------------------------------------------------------
 
     def encode_text(self, embeddings: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,7 @@ from dra_common import ir_metrics
 from dra_common.domain import DOMAINS, SOURCE_NAMES
 from dra_ranking import evaluation
 from dra_ranking.evaluation import encode_queries
-from dra_ranking.features import candidate_features, make_context, source_evidence
+from dra_ranking.features import FEATURE_NAMES, candidate_features, make_context, source_evidence
 from dra_ranking.index import CatalogIndex
 from dra_ranking.model import DEFAULT_CONFIG, SOURCE_HEAD_PREFIXES, PairInputs, QualityAwareRankingModel, logit
 from dra_ranking.ranker import (
@@ -100,6 +100,9 @@ class TrainConfig:
     max_pseudo: int = 800
     augment_per_query: int = 1
     refit_epochs: int = 40  # epochs of the feature scorers' refit on the judged queries (0: none)
+    # Dataset groups are built on the catalog without keywords and themes (`CatalogIndex.without_curation`):
+    # the re-ranker learns from what any catalog has, so a thinly described external catalog ranks as well.
+    uncurated: bool = True
     model_config: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -171,6 +174,7 @@ class TrainingData:
     counts: dict[str, int]
     full_memory_queries: list[str] = field(default_factory=list)  # the rows of full_memory
     route: evaluation.Route | None = None  # the router's answer for a query (None: no domains)
+    group_index: CatalogIndex | None = None  # the catalog view the groups were built on (None: the index)
 
 
 @dataclass
@@ -378,6 +382,7 @@ def build_training_data(
                 mask[row, source_ids[src]] = 1.0
         return emb.astype(np.float32), targets, mask
 
+    view = index.without_curation() if cfg.uncurated else index
     groups: list[Group] = []
     for text, labels, listwise, weight, diff, domain, kind in specs:
         q = qi(text)
@@ -385,9 +390,9 @@ def build_training_data(
         geography: Sequence[str] = ()
         if route is not None:
             domain, confidence, geography = route(text, embeddings[q])
-        ctx = make_context(index, text, embeddings[q], domain=domain, domain_confidence=confidence,
+        ctx = make_context(view, text, embeddings[q], domain=domain, domain_confidence=confidence,
                            geography=geography)
-        cands = index.candidates(ctx.terms, ctx.embedding, pool=cfg.pool)
+        cands = view.candidates(ctx.terms, ctx.embedding, pool=cfg.pool)
         if len(cands) == 0:
             continue
         lab = np.array([labels.get(int(i), 0.0) for i in cands.idx], dtype=np.float32)
@@ -402,7 +407,7 @@ def build_training_data(
             mask = np.isin(cands.idx, list(labels)).astype(np.float32)
             if mask.sum() == 0:
                 continue
-        groups.append(Group(q, cands.idx.astype(np.int64), candidate_features(index, ctx, cands), lab, mask,
+        groups.append(Group(q, cands.idx.astype(np.int64), candidate_features(view, ctx, cands), lab, mask,
                             weight, diff, domain_ids.get(domain, unknown_domain), listwise, kind))
     source_examples: list[SourceExample] = []
     for text, targets, unmapped_weight, domain, diff, kind, mem_id in src_specs:
@@ -442,7 +447,7 @@ def build_training_data(
     memory = memory_of(memory_queries, per_query)
     full_memory = memory_of(list(all_per_query), all_per_query)
     return TrainingData(texts, embeddings, groups, source_examples, val_judged, val_mappings, val_pseudo,
-                        memory, full_memory, data_hash, counts, list(all_per_query), route)
+                        memory, full_memory, data_hash, counts, list(all_per_query), route, view)
 
 
 def _dominant_theme(index: CatalogIndex, labels: dict[int, float]) -> str:
@@ -466,7 +471,8 @@ def training_data_hash(
         "judged": sorted((str(j.qid), j.query, sorted(j.judgments.items())) for j in judged),
         "feedback": sorted(json.dumps(f, sort_keys=True) for f in feedback),
         "generator": {"seed": cfg.seed, "pseudo_per_doc": cfg.pseudo_per_doc, "augment": cfg.augment_per_query,
-                      "pool": cfg.pool, **({"routed": True} if routed else {})},
+                      "pool": cfg.pool, **({"routed": True} if routed else {}),
+                      **({"uncurated": True} if cfg.uncurated else {})},
     }
     h.update(json.dumps(payload, sort_keys=True, default=str).encode("utf-8"))
     return h.hexdigest()
@@ -479,10 +485,10 @@ class _Batcher:
     """Turns groups into tensors (documents and queries encoded once per batch)."""
 
     def __init__(self, index: CatalogIndex, data: TrainingData, vocab_size: int) -> None:
-        self.index = index
+        self.index = data.group_index or index  # the view the groups' candidates and token bags come from
         self.doc_emb = torch.from_numpy(index.embeddings).float()
         self.q_emb = torch.from_numpy(np.ascontiguousarray(data.embeddings, dtype=np.float32))
-        self.buckets = index.term_buckets(vocab_size)
+        self.buckets = self.index.term_buckets(vocab_size)
         self.q_tokens = [np.array(hash_tokens(tokenize(t), vocab_size), dtype=np.int64) for t in data.texts]
         self.source_codes = torch.from_numpy(np.minimum(index.source_codes, len(SOURCE_NAMES)))
         self.rng = random.Random(data.counts.get("queries", 0))
@@ -842,6 +848,14 @@ def source_centroids(index: CatalogIndex) -> dict[str, np.ndarray]:
     return out
 
 
+def unseen_features(groups: Sequence[Group]) -> list[str]:
+    """Features that are zero in every group (keyword coverage and theme match on the uncurated view)."""
+    if not groups:
+        return []
+    seen = np.any(np.concatenate([g.feats for g in groups]) != 0, axis=0)
+    return [name for name, s in zip(FEATURE_NAMES, seen, strict=True) if not s]
+
+
 def new_version(data_hash: str) -> str:
     """A version name: qarm-<UTC time>-<first 8 of the training-data hash>."""
     return f"qarm-{datetime.now(UTC).strftime('%Y%m%d%H%M%S')}-{data_hash[:8]}"
@@ -867,6 +881,8 @@ def train(
     model = QualityAwareRankingModel({**DEFAULT_CONFIG, **cfg.model_config})
     model.set_source_centroids(source_centroids(index))
     model.set_memory(*data.memory)
+    unseen = unseen_features(data.groups)
+    model.ignore_features(unseen)
     batcher = _Batcher(index, data, model.vocab_size)
     dense_params = [p for n, p in model.named_parameters() if n != "token_emb.weight"]
     slow = [p for n, p in model.named_parameters() if n.startswith(RESIDUAL_PREFIXES)]
@@ -1001,11 +1017,11 @@ def train(
         "config": best_model.config,
         "training_data_hash": data.data_hash,
         "metrics": {"validation": best_metrics, "best_epoch": best_epoch, "best_epochs": best_epochs,
-                    "weight_average": averaged, "feature_refit": refit,
+                    "weight_average": averaged, "feature_refit": refit, "ignored_features": unseen,
                     "epochs_run": len(history) - 1,
                     "train_seconds": round(time.monotonic() - started, 1)},
         "training": {"mode": cfg.mode, "max_epochs": cfg.max_epochs, "patience": cfg.patience, "pool": cfg.pool,
-                     "lr": cfg.lr, "seed": cfg.seed, "counts": data.counts},
+                     "lr": cfg.lr, "seed": cfg.seed, "uncurated": cfg.uncurated, "counts": data.counts},
         "parameters": best_model.count_parameters(),
         "created_at": datetime.now(UTC).isoformat(),
         "features": list(best_model.config["feature_names"]),

@@ -55,3 +55,13 @@ def test_field_matches(index):
     m = index.field_matches(np.array([0, 4]), terms.ids)
     assert m["title"][0].tolist() == [1.0, 0.0]
     assert m["keywords"][1].tolist() == [0.0, 1.0]
+
+
+def test_the_uncurated_view_has_the_same_datasets_without_keywords_and_themes(index):
+    view = index.without_curation()
+    assert view.ids == index.ids and np.array_equal(view.embeddings, index.embeddings)
+    assert all(not r.keywords and not r.themes for r in view.records)
+    assert index.records[4].keywords == ["eeg", "emotion"]  # the curated index is untouched
+    # "climate" is only a keyword of the CO2 dataset
+    assert index.bm25_scores(index.query_terms("climate"))[3] > 0
+    assert not view.bm25_scores(view.query_terms("climate")).any()

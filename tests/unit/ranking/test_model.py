@@ -107,3 +107,24 @@ def test_calibration_is_monotone_and_absent_by_default():
     out = model.calibrated(scores)
     assert np.all(np.diff(out) > 0)
     assert out[1] > scores[1] and out.min() > 0.0 and out.max() < 1.0
+
+
+def test_ignored_features_no_longer_move_the_score():
+    from dra_ranking.features import F
+    from dra_ranking.model import DEFAULT_CONFIG, PairInputs
+
+    torch.manual_seed(0)
+    model = QualityAwareRankingModel(dict(DEFAULT_CONFIG, feature_hidden=16))
+    n, dim = 4, model.config["embedding_dim"]
+    feats = torch.rand(n, NUM_FEATURES)
+    pairs = PairInputs(torch.rand(n, dim), torch.rand(n, dim), torch.rand(n, dim), torch.rand(n, dim),
+                       torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long), feats)
+    moved = feats.clone()
+    moved[:, F["keyword_cov"]] += 1.0
+    model.eval()
+    with torch.no_grad():
+        for param in model.parameters():  # as after training: every part reads its inputs
+            param.normal_(std=0.2)
+        assert not torch.allclose(model.pair_logits(pairs), model.pair_logits(pairs._replace(features=moved)))
+        model.ignore_features(["keyword_cov", "theme_match"])
+        assert torch.allclose(model.pair_logits(pairs), model.pair_logits(pairs._replace(features=moved)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 from pathlib import Path
@@ -181,3 +182,27 @@ def test_with_a_router_every_training_query_carries_its_domain_as_when_serving(i
     assert all(e.domain == DOMAINS.index("machine_learning") for e in data.source_examples)
     unrouted = training.build_training_data(index, HashEncoder(), [], judged, [], cfg)
     assert unrouted.data_hash != data.data_hash
+
+
+def test_dataset_groups_come_from_the_uncurated_view_and_its_unseen_features_are_ignored(index: CatalogIndex,
+                                                                                          tmp_path: Path) -> None:
+    from dra_ranking.features import F
+
+    judged = [SimpleNamespace(qid="j1", query="house prices regression", judgments={"kaggle:ames/house-prices": 3}),
+              SimpleNamespace(qid="j2", query="co2 emissions", judgments={"world_bank:EN.ATM.CO2E.PC": 3})]
+    cfg = training.TrainConfig.for_mode("quick", max_epochs=2, max_pseudo=10, refit_epochs=2)
+    data = training.build_training_data(index, HashEncoder(), [], judged, [], cfg)
+    assert data.groups and data.group_index is not None and data.group_index is not index
+    assert not any(g.feats[:, F["keyword_cov"]].any() or g.feats[:, F["theme_match"]].any() for g in data.groups)
+    assert {"keyword_cov", "theme_match"} <= set(training.unseen_features(data.groups))
+
+    result = training.train(index, HashEncoder(), data, cfg, tmp_path, version="uncurated")
+
+    assert {"keyword_cov", "theme_match"} <= set(result.manifest["metrics"]["ignored_features"])
+    model, _ = load_checkpoint(result.path)
+    for name in ("keyword_cov", "theme_match"):
+        assert model.base.weight[0, F[name]].item() == 0.0
+        assert not model.residual[0].weight[:, model.residual[0].in_features - 20 + F[name]].any()
+    curated = training.build_training_data(index, HashEncoder(), [], judged, [], dataclasses.replace(cfg, uncurated=False))
+    assert curated.data_hash != data.data_hash
+    assert any(g.feats[:, F["keyword_cov"]].any() for g in curated.groups)
