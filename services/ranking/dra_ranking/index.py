@@ -122,8 +122,8 @@ class CatalogIndex:
 
     def without_curation(self) -> CatalogIndex:
         """The same datasets without their keywords and themes, embeddings kept: how a thinly described
-        external catalog looks to the lexical side (training mixes it in so the re-ranker does not come to
-        depend on our curation)."""
+        external catalog looks to the lexical side (training builds its groups on it, so the re-ranker does
+        not come to depend on our curation)."""
         records = [replace(r, keywords=[], themes=[], embedding=self.embeddings[i].astype(np.float32))
                    for i, r in enumerate(self.records)]
         return CatalogIndex(records, version=self.version)

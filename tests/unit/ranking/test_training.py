@@ -186,7 +186,7 @@ def test_with_a_router_every_training_query_carries_its_domain_as_when_serving(i
 
 def test_dataset_groups_come_from_the_uncurated_view_and_its_unseen_features_are_ignored(index: CatalogIndex,
                                                                                           tmp_path: Path) -> None:
-    from dra_ranking.features import F
+    from dra_ranking.features import NUM_FEATURES, F
 
     judged = [SimpleNamespace(qid="j1", query="house prices regression", judgments={"kaggle:ames/house-prices": 3}),
               SimpleNamespace(qid="j2", query="co2 emissions", judgments={"world_bank:EN.ATM.CO2E.PC": 3})]
@@ -202,7 +202,7 @@ def test_dataset_groups_come_from_the_uncurated_view_and_its_unseen_features_are
     model, _ = load_checkpoint(result.path)
     for name in ("keyword_cov", "theme_match"):
         assert model.base.weight[0, F[name]].item() == 0.0
-        assert not model.residual[0].weight[:, model.residual[0].in_features - 20 + F[name]].any()
+        assert not model.residual[0].weight[:, model.residual[0].in_features - NUM_FEATURES + F[name]].any()
     curated = training.build_training_data(index, HashEncoder(), [], judged, [], dataclasses.replace(cfg, uncurated=False))
     assert curated.data_hash != data.data_hash
     assert any(g.feats[:, F["keyword_cov"]].any() for g in curated.groups)
