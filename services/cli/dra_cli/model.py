@@ -150,6 +150,8 @@ def train(
     catalog: str = typer.Option("auto", "--catalog", help="auto (Postgres, else curated files), db or curated."),
     epochs: int | None = typer.Option(None, "--epochs", help="Override the maximum number of epochs."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (default 13): compare runs across seeds."),
+    uncurated: bool = typer.Option(True, "--uncurated-groups/--curated-groups", help="Build the dataset groups on "
+                                   "the catalog without keywords and themes (default), or on the catalog as it is."),
     mappings: Path | None = typer.Option(None, "--mappings", help="Training mappings file (default: repo root)."),
     judgments: Path | None = typer.Option(None, "--judgments", help="Judgments JSONL (default: shipped eval set)."),
     register: bool = typer.Option(True, "--register/--no-register", help="Add the new version to the registry."),
@@ -176,7 +178,7 @@ def train(
     from dra_ranking import evaluation, pipeline, registry, training
 
     started = time.monotonic()
-    cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs, seed=seed)
+    cfg = training.TrainConfig.for_mode("quick" if quick else "full", max_epochs=epochs, seed=seed, uncurated=uncurated)
     encoder = serving_encoder(settings)
     err.print("loading the catalog …")
     index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
