@@ -63,7 +63,7 @@ def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") 
 
 def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any) -> None:
     """Fill every record's embedding from the on-disk cache under DATA_DIR (keyed by all embedded texts), else
-    encode them all and store the result there."""
+    encode the records that have none and store the whole matrix there."""
     texts = [embedding_text(r) for r in records]
     key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
     path = Path(settings.data_dir) / "cache" / f"curated-embeddings-{key}.npy" if settings is not None else None

@@ -485,7 +485,8 @@ class _Batcher:
     """Turns groups into tensors (documents and queries encoded once per batch)."""
 
     def __init__(self, index: CatalogIndex, data: TrainingData, vocab_size: int) -> None:
-        self.index = data.group_index or index  # the view the groups' candidates and token bags come from
+        # The view the groups' candidates and token bags come from (embeddings and sources are the same).
+        self.index = data.group_index if data.group_index is not None else index
         self.doc_emb = torch.from_numpy(index.embeddings).float()
         self.q_emb = torch.from_numpy(np.ascontiguousarray(data.embeddings, dtype=np.float32))
         self.buckets = self.index.term_buckets(vocab_size)
