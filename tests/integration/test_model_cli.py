@@ -18,6 +18,7 @@ import pytest
 
 from dra_common.evalsets import judged_queries
 from dra_common.settings import Settings
+from dra_ranking.catalog import load_curated
 from tests.conftest import settings_env
 
 pytestmark = pytest.mark.integration
@@ -26,10 +27,10 @@ RUNBOOK_CONFIG = {"embedding_dim": 256, "hidden_dim": 128, "num_domains": 8, "vo
 SYSTEMS = ("bm25", "dense", "fused", "model")
 
 
-def dra(settings: Settings, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def dra(settings: Settings, *args: str, timeout: float = 600, code: int = 0) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([sys.executable, "-m", "dra_cli.main", *args], env=settings_env(settings, COLUMNS="250"),
                             capture_output=True, text=True, timeout=timeout)
-    assert result.returncode == 0, f"dra {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == code, f"dra {' '.join(args)} exited {result.returncode}:\n{result.stdout}\n{result.stderr}"
     return result
 
 
@@ -101,3 +102,52 @@ def test_eval_runs_every_system_on_trec_topics_and_scores_its_own_run_files(
     model_ndcg3 = model_row.split("|")[2].strip()
     scored = dra(settings, "eval", "--trec-run", str(runs / "model.run"), "--trec-qrels", str(qrels))
     assert "model" in scored.stdout and model_ndcg3 in scored.stdout
+
+
+def test_eval_scores_an_external_collection_in_beir_form_with_its_own_ids(
+    settings: Settings, trained: Trained, tmp_path: Path
+) -> None:
+    """A test collection outside the catalog (no landing pages, unknown source, its own ids) is ranked by every
+    system; run files carry the collection's ids and the report says how much of the judged pool it holds."""
+    judged = judged_queries("heldout")[:5]
+    outside = next(doc for j in judged for doc, grade in j.judgments.items() if grade > 0)
+    wanted = {doc for j in judged for doc in j.judgments} - {outside}  # one relevant document stays outside
+    records = [r for r in load_curated() if r.id in wanted]
+    records += [r for r in load_curated() if r.id not in wanted][:40]
+    own_id = {r.id: f"doc-{n}" for n, r in enumerate(records)}
+    corpus, queries, qrels = tmp_path / "corpus.jsonl", tmp_path / "queries.jsonl", tmp_path / "test.tsv"
+    corpus.write_text("".join(json.dumps({"_id": own_id[r.id], "title": r.title, "text": r.description}) + "\n"
+                              for r in records) + '{"title": "a document without an id"}\n', encoding="utf-8")
+    queries.write_text("".join(json.dumps({"_id": j.qid, "text": j.query}) + "\n" for j in judged)
+                       + '{"_id": "unjudged", "text": "rainfall"}\n', encoding="utf-8")
+    qrels.write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{j.qid}\t{own_id.get(doc, 'missing-' + doc)}\t{grade}\n" for j in judged for doc, grade in j.judgments.items()),
+        encoding="utf-8")
+    runs, report = tmp_path / "runs", tmp_path / "report.md"
+    result = dra(settings, "eval", "--model-path", str(trained.folder / trained.manifest["file"]), "--no-router",
+                 "--corpus", str(corpus), "--trec-topics", str(queries), "--trec-qrels", str(qrels),
+                 "--write-runs", str(runs), "--markdown", str(report))
+    assert f"corpus.jsonl:{len(records) + 1}: no document id" in " ".join(result.stderr.split())
+    relevant_docs = {doc for j in judged for doc, grade in j.judgments.items() if grade > 0}
+    relevant, held = len(relevant_docs), len(relevant_docs & set(own_id))
+    assert 0 < held < relevant
+    table = report.read_text()
+    assert f"{held} of {relevant} relevant judged documents are in the catalog ({len(records)} datasets); 1 topics " \
+        "without judgments not run." in table
+    assert "dra eval --corpus " in table and "dataset judgments" not in table  # our own sets are not scored here
+    for system in SYSTEMS:
+        lines = (runs / f"{system}.run").read_text().splitlines()
+        assert {line.split()[0] for line in lines} == {j.qid for j in judged}
+        assert {line.split()[2] for line in lines} <= set(own_id.values())
+    model_row = next(line for line in table.splitlines() if line.startswith("| full model |"))
+    assert float(model_row.split("|")[3]) > 0.3  # NDCG@10 over a small pool holding most relevant documents
+
+
+def test_eval_refuses_topics_the_qrels_do_not_judge(settings: Settings, tmp_path: Path) -> None:
+    corpus, topics, qrels = tmp_path / "corpus.jsonl", tmp_path / "topics.tsv", tmp_path / "qrels.txt"
+    corpus.write_text('{"_id": "d1", "title": "Rainfall", "text": "Daily rainfall."}\n', encoding="utf-8")
+    topics.write_text("q1\trainfall\n", encoding="utf-8")
+    qrels.write_text("other 0 d1 1\n", encoding="utf-8")
+    result = dra(settings, "eval", "--no-router", "--corpus", str(corpus), "--trec-topics", str(topics),
+                 "--trec-qrels", str(qrels), code=2)
+    assert "none of the 1 topics" in result.stderr and "has a judgment" in result.stderr

@@ -49,3 +49,23 @@ def test_trec_files(tmp_path: Path):
     qrels, run = ir_metrics.read_qrels(tmp_path / "qrels"), ir_metrics.read_run(tmp_path / "run")
     assert qrels == {"q1": {"a": 3, "b": 1}}
     assert ir_metrics.mean(qrels, run, ["mrr@10"])["mrr@10"] == 1.0
+
+
+def test_beir_qrels_with_or_without_header(tmp_path: Path):
+    (tmp_path / "with.tsv").write_text("query-id\tcorpus-id\tscore\nq1\ta\t2\nq1\tb\t0\nq2\tc\t1\n", encoding="utf-8")
+    (tmp_path / "without.tsv").write_text("q1\ta\t2\n", encoding="utf-8")
+    assert ir_metrics.read_qrels(tmp_path / "with.tsv") == {"q1": {"a": 2, "b": 0}, "q2": {"c": 1}}
+    assert ir_metrics.read_qrels(tmp_path / "without.tsv") == {"q1": {"a": 2}}
+
+
+@pytest.mark.parametrize("line", ["q1 0 a relevant", "q1 a", "q1 0 a 1 extra"])
+def test_malformed_qrels_lines_are_refused_with_their_line_number(tmp_path: Path, line: str):
+    (tmp_path / "qrels").write_text(f"q1 0 z 1\n{line}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"qrels:2: expected"):
+        ir_metrics.read_qrels(tmp_path / "qrels")
+
+
+def test_a_four_column_first_line_is_never_taken_for_a_header(tmp_path: Path):
+    (tmp_path / "qrels").write_text("q1 0 a yes\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"qrels:1: expected"):
+        ir_metrics.read_qrels(tmp_path / "qrels")

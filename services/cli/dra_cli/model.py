@@ -113,6 +113,40 @@ def _print_results(results: list[Any], title: str) -> None:
         for row in rows:
             table.add_row(*row)
         out.print(table)
+        for note in res.notes:
+            out.print(note, highlight=False)
+
+
+def _corpus_index(settings: Settings, encoder: Any, path: Path, fmt: str | None, mapping: list[str]) -> Any:
+    """The index over a test collection's documents: unusable input records listed (the first ten), then a
+    progress bar while the documents are embedded (once: later runs read the cache)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from dra_common.catalog.formats import InputError
+    from dra_ranking import pipeline
+    from dra_ranking.catalog import load_corpus
+
+    try:
+        corpus = load_corpus(path, fmt, mapping)
+    except InputError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    for line in corpus.rejected[:10]:
+        err.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
+    if len(corpus.rejected) > 10:
+        err.print(f"… and {len(corpus.rejected) - 10} more records skipped", highlight=False)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    try:
+        with Progress(*columns, console=err, transient=True) as progress:
+            task = progress.add_task(f"embedding {path.name}", total=len(corpus.records))
+            index, origin = pipeline.corpus_index(settings, encoder, corpus, path.name,
+                                                  on_progress=lambda n: progress.advance(task, n))
+    except ValueError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
+    err.print(f"test collection: {origin.size} documents ({corpus.fmt}), {len(corpus.rejected)} skipped",
+              highlight=False)
+    return index, origin
 
 
 def _targets_summary(results: list[Any]) -> list[str]:
@@ -167,8 +201,8 @@ def train(
         if model_path is None:
             raise typer.BadParameter("--mode validate needs --model-path")
         evaluate(markdown=None, model_path=model_path, version=None, catalog=catalog, trec_run=None, trec_qrels=None,
-                 trec_topics=None, write_runs=None, mappings=mappings, judgments=judgments, include_train=False,
-                 no_router=False)
+                 trec_topics=None, corpus=None, corpus_format=None, corpus_map=None, write_runs=None,
+                 mappings=mappings, judgments=judgments, include_train=False, no_router=False)
         return
     if mode != "train":
         raise typer.BadParameter(f"--mode must be train or validate, not {mode!r}")
@@ -357,10 +391,20 @@ def evaluate(
     model_path: Path | None = typer.Option(None, "--model-path", help="Checkpoint (default: active/shipped)."),
     version: str | None = typer.Option(None, "--version", help="A registered version."),
     catalog: str = typer.Option("auto", "--catalog", help="auto (Postgres, else curated files), db or curated."),
-    trec_run: Path | None = typer.Option(None, "--trec-run", help="Score this TREC run file (needs --trec-qrels)."),
-    trec_qrels: Path | None = typer.Option(None, "--trec-qrels", help="TREC qrels for --trec-run/--trec-topics."),
-    trec_topics: Path | None = typer.Option(None, "--trec-topics", help="Topics (qid<TAB>query or JSONL) to run "
-                                            "every system on over the catalog (needs --trec-qrels)."),
+    trec_run: Path | None = typer.Option(None, "--trec-run", exists=True, dir_okay=False,
+                                         help="Score this TREC run file (needs --trec-qrels)."),
+    trec_qrels: Path | None = typer.Option(None, "--trec-qrels", exists=True, dir_okay=False,
+                                           help="Qrels for --trec-run/--trec-topics (TREC, or BEIR's qrels TSV)."),
+    trec_topics: Path | None = typer.Option(None, "--trec-topics", exists=True, dir_okay=False,
+                                            help="Topics to run every system on (qid<TAB>query, JSONL such as BEIR's "
+                                                 "queries.jsonl, or TREC <top> topics; needs --trec-qrels)."),
+    corpus: Path | None = typer.Option(None, "--corpus", exists=True, dir_okay=False,
+                                       help="Rank this test collection's documents instead of the catalog (BEIR / "
+                                            "ir_datasets corpus.jsonl, CSV, DCAT, CKAN …; with --trec-topics)."),
+    corpus_format: str | None = typer.Option(None, "--corpus-format", help="Format of --corpus (as `dra catalog "
+                                             "ingest --format`; detected when omitted)."),
+    corpus_map: list[str] | None = typer.Option(None, "--corpus-map", help="FIELD=COLUMN for --corpus, e.g. "
+                                                "description=abstract."),
     write_runs: Path | None = typer.Option(None, "--write-runs", help="Write each system's TREC run here."),
     mappings: Path | None = typer.Option(None, "--mappings", help="Training mappings file (default: repo root)."),
     judgments: Path | None = typer.Option(None, "--judgments", help="Judgments JSONL (default: shipped eval set)."),
@@ -377,20 +421,34 @@ def evaluate(
     if trec_run is not None:
         if trec_qrels is None:
             raise typer.BadParameter("--trec-run needs --trec-qrels")
-        results.append(evaluation.score_trec_files(trec_run, trec_qrels))
+        try:
+            results.append(evaluation.score_trec_files(trec_run, trec_qrels))
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
         if trec_topics is None and model_path is None and version is None and markdown is None:
             _print_results(results, "TREC")
             return
     if trec_topics is not None and trec_qrels is None:
         raise typer.BadParameter("--trec-topics needs --trec-qrels")
+    if corpus is not None and trec_topics is None:
+        raise typer.BadParameter("--corpus needs --trec-topics and --trec-qrels (its queries and judgments)")
     mappings = mappings or getattr(settings, "training_mappings_path", None)
     encoder = serving_encoder(settings)
     model, name = _resolve_model(settings, model_path, version)
-    index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
+    if corpus is not None:
+        index, origin = _corpus_index(settings, encoder, corpus, corpus_format, corpus_map or [])
+    else:
+        index, origin = pipeline.build_index(settings, encoder, prefer=catalog)
     route = None if no_router else serving_route(settings, encoder)
     if trec_topics is not None:
-        results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
-    if trec_topics is None or include_train or markdown is not None:
+        assert trec_qrels is not None
+        try:
+            results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
+        except ValueError as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    if corpus is None and (trec_topics is None or include_train or markdown is not None):
         results.extend(pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings, judgments_path=judgments,
                                               include_train=include_train, route=route))
     if not results:
@@ -401,14 +459,18 @@ def evaluate(
     for line in summary:
         out.print(line, highlight=False)
     if markdown is not None:
-        options = [("--catalog", catalog if catalog != "auto" else None), ("--model-path", model_path),
-                   ("--version", version), ("--include-train", include_train), ("--no-router", no_router),
+        options = [("--catalog", catalog if catalog != "auto" and corpus is None else None),
+                   ("--corpus", corpus), ("--corpus-format", corpus_format),
+                   *(("--corpus-map", m) for m in corpus_map or []), ("--trec-topics", trec_topics),
+                   ("--trec-qrels", trec_qrels), ("--model-path", model_path), ("--version", version),
+                   ("--include-train", include_train and corpus is None), ("--no-router", no_router),
                    ("--markdown", markdown)]
         command = " ".join(["dra eval"] + [flag if value is True else f"{flag} {value}" for flag, value in options
                                            if value])
         preface = (
             "# Offline evaluation\n\n"
-            f"Generated by `{command}` with model `{name}` over the {origin.origin} catalog "
+            f"Generated by `{command}` with model `{name}` over the {origin.origin} "
+            f"{'' if corpus is not None else 'catalog '}"
             f"({origin.size} datasets). Metrics by trec_eval (pytrec_eval). Source-level gains are 100 × the mapping relevance; "
             "binary source metrics count relevance >= 0.5. Dataset-level grades are 0–3.\n\n"
             "Systems: BM25 alone (bm25s, stemmed, title weighted ×2), dense alone (all-MiniLM-L6-v2 cosine), "

@@ -75,9 +75,29 @@ def mean(qrels: Qrels, run: Run, metrics: Sequence[str]) -> dict[str, float]:
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:
-    """A TREC qrels file (qid iter docid grade)."""
-    with path.open(encoding="utf-8") as f:
-        return pytrec_eval.parse_qrel(f)
+    """Judgments from a TREC qrels file (`qid iter docid grade`) or a BEIR qrels TSV (`query-id corpus-id score`,
+    with or without its header line); fields split on whitespace.
+
+    Raises:
+        ValueError: a line that is neither, with its file and line number.
+    """
+    qrels: dict[str, dict[str, int]] = {}
+    with path.open(encoding="utf-8-sig") as f:
+        for n, line in enumerate(f, start=1):
+            fields = line.split()
+            if not fields:
+                continue
+            if n == 1 and len(fields) == 3 and not _is_int(fields[-1]):
+                continue  # a header such as BEIR's "query-id corpus-id score"
+            if len(fields) not in (3, 4) or not _is_int(fields[-1]):
+                raise ValueError(f"{path}:{n}: expected 'qid iter docid grade' (TREC) or 'qid docid grade' (BEIR) "
+                                 f"with an integer grade, got {line.strip()[:120]!r}")
+            qrels.setdefault(fields[0], {})[fields[-2]] = int(fields[-1])
+    return qrels
+
+
+def _is_int(text: str) -> bool:
+    return text.lstrip("+-").isdigit()
 
 
 def read_run(path: Path) -> dict[str, dict[str, float]]:

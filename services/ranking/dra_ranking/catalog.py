@@ -8,7 +8,7 @@ here and written back, so the next start does not pay for them again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,9 +147,11 @@ def load_active(settings: Settings) -> list[DatasetRecord]:
 
 
 def ensure_embeddings(
-    records: Sequence[DatasetRecord], encoder: Any, settings: Settings | None = None, batch_size: int = 64
+    records: Sequence[DatasetRecord], encoder: Any, settings: Settings | None = None, batch_size: int = 64,
+    on_progress: Callable[[int], None] | None = None,
 ) -> int:
     """Encode the records that have no usable embedding; write them back to Postgres when `settings` is given.
+    `on_progress(n)` is called after each chunk of n records.
 
     Returns how many were encoded. The write-back only touches rows whose content did not change since
     they were read (same content_hash), so a concurrent ingest never gets an embedding of older text.
@@ -165,6 +167,8 @@ def ensure_embeddings(
             rec.embedding = np.asarray(vec, dtype=np.float32)
         if settings is not None:
             _write_back(settings, chunk)
+        if on_progress is not None:
+            on_progress(len(chunk))
     return len(missing)
 
 
@@ -222,3 +226,93 @@ def load_curated() -> list[DatasetRecord]:
             row["content_hash"] = catalog_records.content_hash(rec)
             out.append(DatasetRecord.from_mapping(row))
     return out
+
+
+# Where test collections keep a document's id and its body, in the order they are tried (BEIR, ir_datasets,
+# TREC, DCAT and our own field names).
+CORPUS_ID_FIELDS = ("_id", "doc_id", "docid", "docno", "id", "identifier", "source_id")
+CORPUS_TEXT_FIELDS = ("description", "text", "abstract", "contents", "body", "notes")
+EXTERNAL_SOURCE = "external"
+
+
+@dataclass
+class Corpus:
+    """The documents of a test collection as catalog records, and the input records that could not be used."""
+
+    records: list[DatasetRecord]
+    rejected: list[str]  # "location: reason"
+    fmt: str
+
+
+def load_corpus(path: Any, fmt: str | None = None, mapping: Sequence[str] = ()) -> Corpus:
+    """The documents of an external test collection, for offline evaluation without touching the catalog.
+
+    Reads every format `dra catalog ingest` reads (BEIR / ir_datasets corpus.jsonl, CSV, DCAT, CKAN …), but
+    keeps each document's own id, so run files and qrels speak the same ids, and needs no landing page or
+    registered source: a document needs an id and a title or text. Documents without a source go to one
+    `external` source, which the model does not know. Metadata quality is computed as at ingest.
+
+    Raises:
+        InputError: the file cannot be read as the format (given or detected), or `--map` is malformed.
+    """
+    from pathlib import Path
+
+    from dra_common.catalog import records as catalog_records
+    from dra_common.catalog.formats import InputError, ParseOptions, read_items
+
+    try:
+        field_mapping = catalog_records.FieldMapping.parse(list(mapping))
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+    detected, items = read_items(Path(path), fmt, ParseOptions(mapping=field_mapping))
+    records: list[DatasetRecord] = []
+    rejected: list[str] = []
+    seen: set[str] = set()
+    for item in items:
+        if isinstance(item, catalog_records.Rejection):
+            rejected.append(f"{item.location}: {item.reason}")
+            continue
+        data, raw = item.data, item.data.get("raw") if isinstance(item.data.get("raw"), dict) else {}
+        doc_id = _first_text(data, raw, CORPUS_ID_FIELDS)
+        title = _first_text(data, raw, ("title", "name"))
+        body = _first_text(data, raw, CORPUS_TEXT_FIELDS)
+        if not doc_id or not (title or body):
+            rejected.append(f"{item.location}: " + ("no document id (one of: " + ", ".join(CORPUS_ID_FIELDS) + ")"
+                                                    if not doc_id else "neither a title nor a text"))
+            continue
+        if doc_id in seen:
+            rejected.append(f"{item.location}: document id {doc_id!r} repeats an earlier one")
+            continue
+        seen.add(doc_id)
+        record = DatasetRecord(
+            id=doc_id, source=str(data.get("source") or EXTERNAL_SOURCE), title=title, description=body,
+            publisher=_publisher(data.get("publisher")), keywords=_text_list(data.get("keywords")),
+            themes=_text_list(data.get("themes")), geography=_text_list(data.get("geography")),
+            landing_page=str(data.get("landing_page") or ""),
+        )
+        record.metadata_quality = catalog_records.metadata_quality(record)
+        records.append(record)
+    return Corpus(records, rejected, detected)
+
+
+def _first_text(data: dict[str, Any], raw: dict[str, Any], names: Sequence[str]) -> str:
+    for name in names:
+        for obj in (data, raw):
+            value = obj.get(name)
+            if isinstance(value, str | int) and not isinstance(value, bool) and " ".join(str(value).split()):
+                return " ".join(str(value).split())
+    return ""
+
+
+def _publisher(value: Any) -> str:
+    if isinstance(value, dict):
+        value = value.get("name") or value.get("title") or ""
+    return " ".join(str(value or "").split())
+
+
+def _text_list(value: Any) -> list[str]:
+    if isinstance(value, str):
+        value = [part for part in value.replace(";", ",").split(",")]
+    if not isinstance(value, list | tuple):
+        return []
+    return [" ".join(str(v).split()) for v in value if isinstance(v, str | int) and str(v).strip()]

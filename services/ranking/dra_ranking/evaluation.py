@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,6 +79,7 @@ class SetResult:
     level: str  # "dataset" or "source"
     queries: int
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # system -> metric -> value
+    notes: list[str] = field(default_factory=list)  # what a reader must know to trust the figures
 
 
 def encode_queries(encoder: Any, texts: list[str]) -> np.ndarray:
@@ -173,6 +175,33 @@ def source_runs(
     return runs
 
 
+def qrels_id_aliases(qrels: dict[str, dict[str, int]], catalog_ids: Sequence[str]) -> dict[str, str]:
+    """Catalog id -> the collection's own id, when the qrels judge documents by the source id of a catalog
+    dataset (`<source>:<doc id>`), as after `dra catalog ingest --source X` of a test collection.
+
+    Every dataset of a source that such a judged document names is renamed to its source id (unless that id
+    is ambiguous or a catalog id itself), so run files speak the collection's ids throughout."""
+    known = set(catalog_ids)
+    judged = {doc for docs in qrels.values() for doc in docs}
+    if judged <= known:
+        return {}
+    by_suffix: dict[str, list[str]] = {}
+    for cid in catalog_ids:
+        source, sep, suffix = cid.partition(":")
+        if sep:
+            by_suffix.setdefault(suffix, []).append(cid)
+    unique = {suffix: ids[0] for suffix, ids in by_suffix.items() if len(ids) == 1 and suffix not in known}
+    sources = {unique[doc].partition(":")[0] for doc in judged - known if doc in unique}
+    return {cid: suffix for suffix, cid in unique.items() if cid.partition(":")[0] in sources}
+
+
+def judged_coverage(qrels: dict[str, dict[str, int]], ids: Iterable[str]) -> tuple[int, int]:
+    """(relevant judged documents the catalog holds, relevant judged documents): a collection whose documents
+    are not in the catalog scores near zero for every system, which only this count tells apart."""
+    relevant = {doc for docs in qrels.values() for doc, grade in docs.items() if grade > 0}
+    return len(relevant & set(ids)), len(relevant)
+
+
 def score_runs(
     qrels: dict[str, dict[str, int]], runs: dict[str, dict[str, dict[str, float]]], metrics: Sequence[str]
 ) -> dict[str, dict[str, float]]:
@@ -226,19 +255,49 @@ def load_judgments(path: Path | None = None, split: str | None = None) -> list[A
 
 
 def read_topics(path: Path) -> list[EvalQuery]:
-    """Topics as JSONL ({"qid", "query"}) or TSV (qid<TAB>query)."""
+    """Topics as TSV (`qid<TAB>query`), JSON Lines (`{"qid"|"_id"|"id", "query"|"text"|"title"}`, as BEIR's
+    queries.jsonl) or classic TREC topic files (`<top>` with `<num>` and `<title>`).
+
+    Raises:
+        ValueError: a line or topic that gives no id or no text, with its file and line number.
+    """
+    text = path.read_text(encoding="utf-8-sig")
+    if "<top>" in text:
+        return _trec_topics(path, text)
     out: list[EvalQuery] = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         if line.lstrip().startswith("{"):
-            obj = json.loads(line)
-            out.append(EvalQuery(str(obj.get("qid") or obj.get("id")), str(obj.get("query") or obj.get("text"))))
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{n}: invalid JSON at column {exc.colno}: {exc.msg}") from None
+            qid = next((str(obj[k]) for k in ("qid", "_id", "id", "query_id") if obj.get(k) not in (None, "")), "")
+            query = next((str(obj[k]) for k in ("query", "text", "title") if str(obj.get(k) or "").strip()), "")
+            if not qid or not query:
+                raise ValueError(f"{path}:{n}: a topic needs an id (qid, _id or id) and a text (query, text or title)")
+            out.append(EvalQuery(qid, query.strip()))
             continue
         parts = line.split("\t", 1)
-        if len(parts) != 2:
-            raise ValueError(f"{path}:{n}: expected 'qid<TAB>query' or a JSON object")
+        if len(parts) != 2 or not parts[0].strip() or not parts[1].strip():
+            raise ValueError(f"{path}:{n}: expected 'qid<TAB>query', a JSON object or a TREC <top> topic")
         out.append(EvalQuery(parts[0].strip(), parts[1].strip()))
+    return out
+
+
+_TREC_FIELD = re.compile(r"<(num|title)>\s*(?:Number:|Topic:)?\s*(.*?)\s*(?=<|$)", re.S | re.I)
+
+
+def _trec_topics(path: Path, text: str) -> list[EvalQuery]:
+    """Classic TREC topics: each `<top>` block's `<num>` and `<title>` (the short query)."""
+    out: list[EvalQuery] = []
+    for block in re.findall(r"<top>(.*?)</top>", text, re.S | re.I):
+        found = {name.lower(): " ".join(value.split()) for name, value in _TREC_FIELD.findall(block)}
+        if not found.get("num") or not found.get("title"):
+            line = text[: text.find(block)].count("\n") + 1
+            raise ValueError(f"{path}:{line}: a TREC topic needs <num> and <title>")
+        out.append(EvalQuery(found["num"], found["title"]))
     return out
 
 
@@ -294,6 +353,7 @@ def to_markdown(results: Sequence[SetResult], preface: str = "") -> str:
     parts = [preface.rstrip() + "\n"] if preface else []
     for res in results:
         parts.append(f"### {res.name} ({res.level} level, {res.queries} queries)\n")
+        parts.extend(f"{note}\n" for note in res.notes)
         header, rows = table_rows(res)
         parts.append("| " + " | ".join(header) + " |")
         parts.append("|" + "---|" * len(header))

@@ -13,7 +13,14 @@ import numpy as np
 
 from dra_common.settings import Settings
 from dra_ranking import evaluation
-from dra_ranking.catalog import DatasetRecord, embedding_text, ensure_embeddings, load_active, load_curated
+from dra_ranking.catalog import (
+    Corpus,
+    DatasetRecord,
+    embedding_text,
+    ensure_embeddings,
+    load_active,
+    load_curated,
+)
 from dra_ranking.evaluation import encode_queries
 from dra_ranking.index import CatalogIndex
 from dra_ranking.model import QualityAwareRankingModel
@@ -61,12 +68,13 @@ def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") 
     return records, CatalogSource("curated files", 0, len(records))
 
 
-def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any) -> None:
+def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any,
+                      label: str = "curated", on_progress: Callable[[int], None] | None = None) -> None:
     """Fill every record's embedding from the on-disk cache under DATA_DIR (keyed by all embedded texts), else
-    encode the records that have none and store the whole matrix there."""
+    encode the records that have none (reporting `on_progress(n)`) and store the whole matrix there."""
     texts = [embedding_text(r) for r in records]
     key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
-    path = Path(settings.data_dir) / "cache" / f"curated-embeddings-{key}.npy" if settings is not None else None
+    path = Path(settings.data_dir) / "cache" / f"{label}-embeddings-{key}.npy" if settings is not None else None
     if path is not None and path.exists():
         try:
             matrix = np.load(path)
@@ -76,7 +84,7 @@ def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord
                 return
         except (OSError, ValueError):
             pass
-    ensure_embeddings(records, encoder, None)
+    ensure_embeddings(records, encoder, None, on_progress=on_progress)
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.stem + ".tmp.npy")
@@ -88,6 +96,20 @@ def build_index(settings: Settings | None, encoder: Any, prefer: str = "auto") -
     """A catalog index for offline work."""
     records, origin = load_records(settings, encoder, prefer)
     return CatalogIndex(records, version=origin.version), origin
+
+
+def corpus_index(settings: Settings | None, encoder: Any, corpus: Corpus, name: str,
+                 on_progress: Callable[[int], None] | None = None) -> tuple[CatalogIndex, CatalogSource]:
+    """An index over an external test collection's documents (`catalog.load_corpus`), embedded like the
+    curated catalog and cached under DATA_DIR.
+
+    Raises:
+        ValueError: the collection has no usable document.
+    """
+    if not corpus.records:
+        raise ValueError(f"{name}: no usable document ({corpus.fmt}): {'; '.join(corpus.rejected[:3]) or 'empty'}")
+    cached_embeddings(settings, corpus.records, encoder, label="corpus", on_progress=on_progress)
+    return CatalogIndex(corpus.records, version=0), CatalogSource(f"test collection {name}", 0, len(corpus.records))
 
 
 def mapping_records(split: str, path: Path | None = None) -> list[Any]:
@@ -147,16 +169,41 @@ def evaluate_topics(
     write_runs: Path | None = None,
     route: evaluation.Route | None = None,
 ) -> evaluation.SetResult:
-    """Every system on external TREC-style topics + qrels over the loaded catalog."""
+    """Every system on external topics + qrels (TREC or BEIR files) over the loaded catalog.
+
+    Only topics the qrels judge are run. Judged documents that the catalog holds under `<source>:<doc id>`
+    are matched to it, so run files carry the collection's ids. The result notes how many relevant judged
+    documents the catalog holds.
+
+    Raises:
+        ValueError: unreadable topics or qrels, or no topic that the qrels judge.
+    """
     from dra_common.ir_metrics import read_qrels
 
-    qs = evaluation.read_topics(topics)
     qrels = read_qrels(qrels_path)
+    topics_all = evaluation.read_topics(topics)
+    qs = [q for q in topics_all if q.qid in qrels]
+    if not qs:
+        raise ValueError(f"none of the {len(topics_all)} topics in {topics} has a judgment in {qrels_path} "
+                         "(topic ids and the qrels' first column must match)")
+    qrels = {q.qid: qrels[q.qid] for q in qs}
+    aliases = evaluation.qrels_id_aliases(qrels, index.ids)
     prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
-    runs = evaluation.dataset_runs(index, prepared, model)
+    runs = {
+        system: {qid: {aliases.get(doc, doc): score for doc, score in docs.items()} for qid, docs in run.items()}
+        for system, run in evaluation.dataset_runs(index, prepared, model).items()
+    }
     if write_runs is not None:
         for system, run in runs.items():
             evaluation.write_trec_run(run, write_runs / f"{system}.run", system)
-    res = evaluation.SetResult(f"topics {topics.name}", "dataset", len([q for q in qs if qrels.get(q.qid)]))
+    judged = [q for q in qs if any(grade > 0 for grade in qrels[q.qid].values())]
+    res = evaluation.SetResult(f"topics {topics.name}", "dataset", len(judged))
     res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
+    held, relevant = evaluation.judged_coverage(qrels, [aliases.get(i, i) for i in index.ids])
+    res.notes.append(f"{held} of {relevant} relevant judged documents are in the catalog ({len(index)} datasets)"
+                     + (f"; {len(aliases)} datasets are named by their source id" if aliases else "")
+                     + (f"; {len(topics_all) - len(qs)} topics without judgments not run" if len(qs) < len(topics_all)
+                        else "") + ".")
+    if relevant and held < relevant:
+        res.notes.append("Relevant documents missing from the catalog count as not retrieved by every system.")
     return res

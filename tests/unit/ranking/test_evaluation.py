@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dra_ranking import evaluation
 
@@ -76,3 +77,31 @@ def test_read_topics(tmp_path: Path):
     (tmp_path / "t.jsonl").write_text('{"qid": "a", "query": "gdp"}\n', encoding="utf-8")
     assert [q.text for q in evaluation.read_topics(tmp_path / "t.tsv")] == ["sea level rise", "covid cases"]
     assert evaluation.read_topics(tmp_path / "t.jsonl")[0].qid == "a"
+
+
+def test_read_topics_in_beir_and_classic_trec_form(tmp_path: Path):
+    (tmp_path / "queries.jsonl").write_text('{"_id": "7", "text": "soil moisture", "metadata": {}}\n', encoding="utf-8")
+    (tmp_path / "topics.301").write_text(
+        "<top>\n<num> Number: 301\n<title> International Organized Crime\n\n<desc> Description:\nIdentify "
+        "organizations.\n</top>\n<top><num>302</num><title>Poliomyelitis and Post-Polio</title></top>\n",
+        encoding="utf-8")
+    assert [(q.qid, q.text) for q in evaluation.read_topics(tmp_path / "queries.jsonl")] == [("7", "soil moisture")]
+    assert [(q.qid, q.text) for q in evaluation.read_topics(tmp_path / "topics.301")] == [
+        ("301", "International Organized Crime"), ("302", "Poliomyelitis and Post-Polio")]
+
+
+@pytest.mark.parametrize("content,where", [('{"qid": "1"}\n', "t:1"), ("1\tgdp\n{broken\n", "t:2"),
+                                           ("just a line\n", "t:1"), ("<top><num>1</num></top>", "t:1")])
+def test_unreadable_topics_name_their_line(tmp_path: Path, content: str, where: str):
+    (tmp_path / "t").write_text(content, encoding="utf-8")
+    with pytest.raises(ValueError, match=where):
+        evaluation.read_topics(tmp_path / "t")
+
+
+def test_judged_documents_ingested_under_a_source_are_matched_by_their_own_id():
+    ids = ["coll:d1", "coll:d2", "coll:d3", "coll:x", "a:x", "other:d7", "d9"]
+    qrels = {"q1": {"d1": 2, "x": 1, "d9": 1, "gone": 3}, "q2": {"d2": 0}}
+    # x is ambiguous; d3 is not judged but belongs to the collection; other:d7 keeps its catalog id
+    assert evaluation.qrels_id_aliases(qrels, ids) == {"coll:d1": "d1", "coll:d2": "d2", "coll:d3": "d3"}
+    assert evaluation.qrels_id_aliases({"q1": {"d9": 1, "coll:d1": 1}}, ids) == {}
+    assert evaluation.judged_coverage(qrels, ["d1", "d2", "d9"]) == (2, 4)  # d2 is judged 0: not relevant
