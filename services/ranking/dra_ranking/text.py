@@ -1,8 +1,8 @@
 """Tokenisation shared by the BM25 index, the features and the model's hashed-token vocabulary.
 
 One tokenizer for documents and queries, so a query term matches the stored term exactly: lower-cased
-word tokens of two or more characters, English stop words and request filler words removed, Snowball
-stems (PyStemmer, the stemmer bm25s recommends).
+word tokens of two or more characters ("non-" joined to the word it negates), English stop words and
+request filler words removed, Snowball stems (PyStemmer, the stemmer bm25s recommends).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ from functools import lru_cache
 from bm25s.stopwords import STOPWORDS_EN
 
 TOKEN_RE = re.compile(r"(?u)\b\w\w+\b")
+# "non-EEG", "non-residents": the prefix negates the word, so it stays one term ("noneeg") rather than
+# matching every query that names the word itself.
+NEGATED_RE = re.compile(r"(?u)\bnon-(?=\w)")
 
 # Words people put around a request ("I need data about ...") that say nothing about the datasets.
 FILLER_WORDS = frozenset(
@@ -37,7 +40,7 @@ def _stemmer():  # noqa: ANN202 - PyStemmer has no type stubs
 
 def words(text: str) -> list[str]:
     """Lower-cased word tokens without stop words (unstemmed): what a person would call the terms."""
-    return [w for w in TOKEN_RE.findall(text.lower()) if w not in STOPWORDS]
+    return [w for w in TOKEN_RE.findall(NEGATED_RE.sub("non", text.lower())) if w not in STOPWORDS]
 
 
 def stems(tokens: list[str]) -> list[str]:

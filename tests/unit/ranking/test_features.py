@@ -41,6 +41,9 @@ def test_source_evidence(index, query_vec):
 
 def test_text_helpers():
     assert tokenize("I need the Housing Prices of flats") == ["hous", "price", "flat"]
+    # "non-" negates its word: the Non-EEG dataset must not match "eeg"; "non-profit" meets "nonprofit"
+    assert tokenize("Non-EEG signals of non-profit staff") == ["noneeg", "signal", "nonprofit", "staff"]
+    assert tokenize("nonprofit EEG") == ["nonprofit", "eeg"]
     assert query_geographies("HDB flats in Singapore and the UK") == {"SG", "GB"}
     assert query_geographies("help us find data") == set()
     ids = hash_tokens(["a", "b", "a"], 100)
