@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from os import PathLike
 from typing import Any
 
 import numpy as np
@@ -244,7 +245,7 @@ class Corpus:
     fmt: str
 
 
-def load_corpus(path: Any, fmt: str | None = None, mapping: Sequence[str] = ()) -> Corpus:
+def load_corpus(path: str | PathLike[str], fmt: str | None = None, mapping: Sequence[str] = ()) -> Corpus:
     """The documents of an external test collection, for offline evaluation without touching the catalog.
 
     Reads every format `dra catalog ingest` reads (BEIR / ir_datasets corpus.jsonl, CSV, DCAT, CKAN …), but
@@ -312,7 +313,7 @@ def _publisher(value: Any) -> str:
 
 def _text_list(value: Any) -> list[str]:
     if isinstance(value, str):
-        value = [part for part in value.replace(";", ",").split(",")]
+        value = value.replace(";", ",").split(",")
     if not isinstance(value, list | tuple):
         return []
     return [" ".join(str(v).split()) for v in value if isinstance(v, str | int) and str(v).strip()]

@@ -187,7 +187,7 @@ def qrels_id_aliases(qrels: dict[str, dict[str, int]], catalog_ids: Sequence[str
         return {}
     by_suffix: dict[str, list[str]] = {}
     for cid in catalog_ids:
-        source, sep, suffix = cid.partition(":")
+        _, sep, suffix = cid.partition(":")
         if sep:
             by_suffix.setdefault(suffix, []).append(cid)
     unique = {suffix: ids[0] for suffix, ids in by_suffix.items() if len(ids) == 1 and suffix not in known}
@@ -276,7 +276,7 @@ def read_topics(path: Path) -> list[EvalQuery]:
             qid = next((str(obj[k]) for k in ("qid", "_id", "id", "query_id") if obj.get(k) not in (None, "")), "")
             query = next((str(obj[k]) for k in ("query", "text", "title") if str(obj.get(k) or "").strip()), "")
             if not qid or not query:
-                raise ValueError(f"{path}:{n}: a topic needs an id (qid, _id or id) and a text (query, text or title)")
+                raise ValueError(f"{path}:{n}: a topic needs an id (qid, _id, id or query_id) and a text (query, text or title)")
             out.append(EvalQuery(qid, query.strip()))
             continue
         parts = line.split("\t", 1)
