@@ -231,7 +231,7 @@ def load_curated() -> list[DatasetRecord]:
 
 # Where test collections keep a document's id and its body, in the order they are tried (BEIR, ir_datasets,
 # TREC, DCAT and our own field names).
-CORPUS_ID_FIELDS = ("_id", "doc_id", "docid", "docno", "id", "identifier", "source_id")
+CORPUS_ID_FIELDS = ("_id", "doc_id", "docid", "docno", "id", "dataset_id", "datasetId", "identifier", "source_id")
 CORPUS_TEXT_FIELDS = ("description", "text", "abstract", "contents", "body", "notes")
 EXTERNAL_SOURCE = "external"
 
