@@ -126,7 +126,7 @@ def test_eval_scores_an_external_collection_in_beir_form_with_its_own_ids(
     runs, report = tmp_path / "runs", tmp_path / "report.md"
     result = dra(settings, "eval", "--model-path", str(trained.folder / trained.manifest["file"]), "--no-router",
                  "--corpus", str(corpus), "--trec-topics", str(queries), "--trec-qrels", str(qrels),
-                 "--write-runs", str(runs), "--markdown", str(report))
+                 "--write-runs", str(runs), "--markdown", str(report), "--per-query", str(tmp_path / "per_query.tsv"))
     assert f"corpus.jsonl:{len(records) + 1}: no document id" in " ".join(result.stderr.split())
     relevant_docs = {doc for j in judged for doc, grade in j.judgments.items() if grade > 0}
     relevant, held = len(relevant_docs), len(relevant_docs & set(own_id))
@@ -140,7 +140,11 @@ def test_eval_scores_an_external_collection_in_beir_form_with_its_own_ids(
         assert {line.split()[0] for line in lines} == {j.qid for j in judged}
         assert {line.split()[2] for line in lines} <= set(own_id.values())
     model_row = next(line for line in table.splitlines() if line.startswith("| full model |"))
-    assert float(model_row.split("|")[3]) > 0.3  # NDCG@10 over a small pool holding most relevant documents
+    model_ndcg10 = float(model_row.split("|")[3])
+    assert model_ndcg10 > 0.3  # NDCG@10 over a small pool holding most relevant documents
+    header, *rows = [line.split("\t") for line in (tmp_path / "per_query.tsv").read_text().splitlines()]
+    per_query = [float(r[header.index("ndcg@10")]) for r in rows if r[header.index("system")] == "model"]
+    assert len(per_query) == len(judged) and abs(sum(per_query) / len(per_query) - model_ndcg10) < 0.0006
 
 
 def test_eval_refuses_topics_the_qrels_do_not_judge(settings: Settings, tmp_path: Path) -> None:

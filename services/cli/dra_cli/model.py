@@ -149,6 +149,16 @@ def _corpus_index(settings: Settings, encoder: Any, path: Path, fmt: str | None,
     return index, origin
 
 
+def _write_per_query(results: list[Any], path: Path | None) -> None:
+    from dra_ranking import evaluation
+
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join("\t".join(row) + "\n" for row in evaluation.per_query_rows(results)), encoding="utf-8")
+    out.print(f"wrote per-query metrics to {path}", highlight=False)
+
+
 def _targets_summary(results: list[Any]) -> list[str]:
     """One line per target of the issue, computed from the results."""
     from dra_ranking import evaluation
@@ -201,7 +211,7 @@ def train(
         if model_path is None:
             raise typer.BadParameter("--mode validate needs --model-path")
         evaluate(markdown=None, model_path=model_path, version=None, catalog=catalog, trec_run=None, trec_qrels=None,
-                 trec_topics=None, corpus=None, corpus_format=None, corpus_map=None, write_runs=None,
+                 trec_topics=None, corpus=None, corpus_format=None, corpus_map=None, write_runs=None, per_query=None,
                  mappings=mappings, judgments=judgments, include_train=False, no_router=False)
         return
     if mode != "train":
@@ -406,6 +416,8 @@ def evaluate(
     corpus_map: list[str] | None = typer.Option(None, "--corpus-map", help="FIELD=COLUMN for --corpus, e.g. "
                                                 "description=abstract."),
     write_runs: Path | None = typer.Option(None, "--write-runs", help="Write each system's TREC run here."),
+    per_query: Path | None = typer.Option(None, "--per-query", help="Also write every query's metrics per system "
+                                          "here (TSV, as trec_eval -q)."),
     mappings: Path | None = typer.Option(None, "--mappings", help="Training mappings file (default: repo root)."),
     judgments: Path | None = typer.Option(None, "--judgments", help="Judgments JSONL (default: shipped eval set)."),
     include_train: bool = typer.Option(False, "--include-train", help="Also score the train splits."),
@@ -428,6 +440,7 @@ def evaluate(
             raise typer.Exit(2) from None
         if trec_topics is None and model_path is None and version is None and markdown is None:
             _print_results(results, "TREC")
+            _write_per_query(results, per_query)
             return
     if trec_topics is not None and trec_qrels is None:
         raise typer.BadParameter("--trec-topics needs --trec-qrels")
@@ -455,6 +468,7 @@ def evaluate(
         err.print("nothing to evaluate: no held-out mappings or judgments found")
         raise typer.Exit(1)
     _print_results(results, f"model {name}")
+    _write_per_query(results, per_query)
     summary = _targets_summary(results)
     for line in summary:
         out.print(line, highlight=False)

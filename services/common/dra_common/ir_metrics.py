@@ -70,7 +70,11 @@ def per_query(qrels: Qrels, run: Run, metrics: Sequence[str]) -> dict[str, dict[
 
 def mean(qrels: Qrels, run: Run, metrics: Sequence[str]) -> dict[str, float]:
     """Each metric averaged over the judged queries (0.0 when there are none)."""
-    scores = per_query(qrels, run, metrics)
+    return average(per_query(qrels, run, metrics))
+
+
+def average(scores: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """{metric: mean over queries} of `per_query` output (0.0 for a metric without queries)."""
     return {m: (sum(v.values()) / len(v) if v else 0.0) for m, v in scores.items()}
 
 

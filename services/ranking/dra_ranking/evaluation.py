@@ -80,6 +80,19 @@ class SetResult:
     queries: int
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)  # system -> metric -> value
     notes: list[str] = field(default_factory=list)  # what a reader must know to trust the figures
+    per_query: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)  # system -> metric -> qid
+    texts: dict[str, str] = field(default_factory=dict)  # qid -> query text
+
+    def score(self, qrels: dict[str, dict[str, int]], runs: dict[str, dict[str, dict[str, float]]],
+              queries: Sequence[EvalQuery]) -> SetResult:
+        """Each system's per-query metrics (trec_eval) and their means, for the metrics of this set's level."""
+        metrics = DATASET_METRICS if self.level == "dataset" else SOURCE_METRICS
+        self.texts = {q.qid: q.text for q in queries}
+        for system, run in runs.items():
+            if run:
+                self.per_query[system] = ir_metrics.per_query(qrels, run, metrics)
+                self.metrics[system] = ir_metrics.average(self.per_query[system])
+        return self
 
 
 def encode_queries(encoder: Any, texts: list[str]) -> np.ndarray:
@@ -314,8 +327,8 @@ def write_trec_run(run: dict[str, dict[str, float]], path: Path, tag: str) -> No
 def score_trec_files(run_path: Path, qrels_path: Path) -> SetResult:
     """Metrics of a TREC run file against a TREC qrels file."""
     qrels = ir_metrics.read_qrels(qrels_path)
-    metrics = ir_metrics.mean(qrels, ir_metrics.read_run(run_path), DATASET_METRICS)
-    return SetResult(f"TREC run {run_path.name}", "dataset", len(qrels), {run_path.stem: metrics})
+    return SetResult(f"TREC run {run_path.name}", "dataset", len(qrels)).score(
+        qrels, {run_path.stem: ir_metrics.read_run(run_path)}, [])
 
 
 # -- reporting ---------------------------------------------------------------------------------
@@ -332,6 +345,20 @@ def improvement(result: SetResult, metric: str, system: str = "model", baseline:
 
 def _fmt(v: float | None) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.3f}"
+
+
+def per_query_rows(results: Sequence[SetResult]) -> list[list[str]]:
+    """A header and one row per set, query and system: the per-query metrics (as `trec_eval -q`), for finding
+    where one system wins or loses against another."""
+    metrics = list(dict.fromkeys(m for res in results for per in res.per_query.values() for m in per))
+    rows = [["set", "qid", "query", "system", *metrics]]
+    for res in results:
+        qids = list(dict.fromkeys(q for per in res.per_query.values() for values in per.values() for q in values))
+        for qid in qids:
+            for system, per in res.per_query.items():
+                values = [f"{per[m][qid]:.4f}" if qid in per.get(m, {}) else "" for m in metrics]
+                rows.append([res.name, qid, " ".join(res.texts.get(qid, "").split()), system, *values])
+    return rows
 
 
 def table_rows(result: SetResult) -> tuple[list[str], list[list[str]]]:

@@ -144,9 +144,7 @@ def evaluate_sets(
             qs, qrels = evaluation.mapping_queries(records)
             prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
             runs = evaluation.source_runs(index, prepared, model)
-            res = evaluation.SetResult(f"training mappings, {split}", "source", len(qs))
-            res.metrics = evaluation.score_runs(qrels, runs, evaluation.SOURCE_METRICS)
-            results.append(res)
+            results.append(evaluation.SetResult(f"training mappings, {split}", "source", len(qs)).score(qrels, runs, qs))
         judged = evaluation.load_judgments(judgments_path, split)
         if judged:
             if progress:
@@ -154,9 +152,7 @@ def evaluate_sets(
             qs, qrels = evaluation.judgment_queries(judged, index)
             prepared = evaluation.prepare(index, qs, encode_queries(encoder, [q.text for q in qs]), route=route)
             runs = evaluation.dataset_runs(index, prepared, model)
-            res = evaluation.SetResult(f"dataset judgments, {split}", "dataset", len(qs))
-            res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
-            results.append(res)
+            results.append(evaluation.SetResult(f"dataset judgments, {split}", "dataset", len(qs)).score(qrels, runs, qs))
     return results
 
 
@@ -197,8 +193,7 @@ def evaluate_topics(
         for system, run in runs.items():
             evaluation.write_trec_run(run, write_runs / f"{system}.run", system)
     judged = [q for q in qs if any(grade > 0 for grade in qrels[q.qid].values())]
-    res = evaluation.SetResult(f"topics {topics.name}", "dataset", len(judged))
-    res.metrics = evaluation.score_runs(qrels, runs, evaluation.DATASET_METRICS)
+    res = evaluation.SetResult(f"topics {topics.name}", "dataset", len(judged)).score(qrels, runs, qs)
     held, relevant = evaluation.judged_coverage(qrels, [aliases.get(i, i) for i in index.ids])
     res.notes.append(f"{held} of {relevant} relevant judged documents are in the catalog ({len(index)} datasets)"
                      + (f"; {len(aliases)} datasets are named by their source id" if aliases else "")

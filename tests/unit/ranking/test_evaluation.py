@@ -105,3 +105,18 @@ def test_judged_documents_ingested_under_a_source_are_matched_by_their_own_id():
     assert evaluation.qrels_id_aliases(qrels, ids) == {"coll:d1": "d1", "coll:d2": "d2", "coll:d3": "d3"}
     assert evaluation.qrels_id_aliases({"q1": {"d9": 1, "coll:d1": 1}}, ids) == {}
     assert evaluation.judged_coverage(qrels, ["d1", "d2", "d9"]) == (2, 4)  # d2 is judged 0: not relevant
+
+
+def test_per_query_metrics_average_to_the_reported_means():
+    qs = [evaluation.EvalQuery("q1", "hdb  resale"), evaluation.EvalQuery("q2", "eeg")]
+    qrels = {"q1": {"a": 3, "b": 0}, "q2": {"c": 2}}
+    runs = {"bm25": {"q1": {"b": 2.0, "a": 1.0}, "q2": {"c": 1.0}}, "dense": {"q1": {"a": 1.0}}}
+    res = evaluation.SetResult("judged", "dataset", 2).score(qrels, runs, qs)
+    assert res.per_query["dense"]["mrr@100"] == {"q1": 1.0, "q2": 0.0}  # nothing returned for q2 counts as zero
+    assert res.metrics["dense"]["mrr@100"] == 0.5 and res.metrics["bm25"]["mrr@100"] == 0.75
+    header, *rows = evaluation.per_query_rows([res])
+    assert header[:4] == ["set", "qid", "query", "system"] and "ndcg@10" in header
+    assert [r[:4] for r in rows] == [["judged", "q1", "hdb resale", "bm25"], ["judged", "q1", "hdb resale", "dense"],
+                                    ["judged", "q2", "eeg", "bm25"], ["judged", "q2", "eeg", "dense"]]
+    mrr = header.index("mrr@100")
+    assert [float(r[mrr]) for r in rows] == [0.5, 1.0, 1.0, 0.0]
