@@ -4,7 +4,8 @@ Run against a running stack (`make dev` in another terminal):
     .venv/bin/python benchmarks/search_bench.py [--url http://127.0.0.1:8000] [--n 200]
 
 Prints: bare query-encoding time (the floor), uncached search p50/p99 and its ratio to the floor,
-cached search p50/p99, and the cache hit rate when replaying a Zipf-distributed query log after warming.
+cached search p50/p99, the cache hit rate when replaying a Zipf-distributed query log after warming, and
+uncached searches per second with `--clients` concurrent clients (the machine's throughput).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
+import threading
 import time
 
 import httpx
@@ -52,11 +54,34 @@ def encode_floor(n: int) -> float:
     return statistics.median(times)
 
 
+def throughput(url: str, clients: int, n: int) -> tuple[float, list[float]]:
+    """Uncached searches per second with `clients` concurrent clients sending `n` searches in all, and their
+    latencies at the client."""
+    latencies: list[float] = []
+
+    def client(number: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as http:
+            for i in range(n // clients):
+                start = time.perf_counter()
+                http.post("/api/v2/search", json={"query": f"{TOPICS[i % len(TOPICS)]} load {number} {i}",
+                                                  "use_cache": False}).raise_for_status()
+                latencies.append((time.perf_counter() - start) * 1000)
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
+    start = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return len(latencies) / (time.perf_counter() - start), latencies
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--n", type=int, default=200, help="searches per measurement")
     parser.add_argument("--replay", type=int, default=2000, help="searches in the Zipf replay")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients for the throughput run (0: skip)")
     args = parser.parse_args()
     random.seed(7)
     floor = encode_floor(args.n)
@@ -105,6 +130,10 @@ def main() -> None:
         for query in log:
             hits += search(query)["performance"]["cache_hit"]
         print(f"Zipf replay after warming {len(warm)} queries: hit rate {hits / len(log):.3f} over {len(log)} searches")
+
+    if args.clients > 0:
+        rate, latencies = throughput(args.url, args.clients, max(args.n, args.clients))
+        print(f"throughput, {args.clients} concurrent clients, uncached: {rate:.1f} searches/s, {percentiles(latencies)}")
 
 
 if __name__ == "__main__":
