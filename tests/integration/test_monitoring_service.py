@@ -14,7 +14,7 @@ from sqlalchemy import delete
 from dra.v1 import monitoring_pb2, monitoring_pb2_grpc
 from dra_common.db import session_scope
 from dra_common.grpc_utils import channel
-from dra_common.models import Alert, SearchEvent
+from dra_common.models import Alert, QualitySnapshot, SearchEvent
 from dra_common.settings import Settings
 from dra_monitoring.alerts import evaluate_alerts
 from tests.conftest import settings_env
@@ -91,6 +91,22 @@ def test_quality_check_with_peers_down_stores_a_partial_snapshot(monitoring) -> 
     snapshot = MessageToDict(response.snapshot)
     assert snapshot["trigger"] == "manual"
     assert snapshot["snapshot_id"] > 0
+
+
+def test_a_check_that_could_not_measure_does_not_blank_the_last_figures(monitoring, settings: Settings) -> None:
+    with session_scope(settings) as session:
+        session.execute(delete(QualitySnapshot))
+        session.add(QualitySnapshot(trigger="hourly", model_version="qarm-x", ndcg_at_3=0.84, relevance_accuracy=0.9,
+                                    domain_routing_accuracy=0.93, singapore_first_accuracy=1.0, cache_hit_rate=0.5,
+                                    details={"ndcg": {"queries": 70}}, created_at=datetime.now(UTC) - timedelta(hours=2)))
+    monitoring.RunQualityCheck(monitoring_pb2.QualityCheckRequest(trigger="manual"), timeout=60)  # peers are down
+    response = monitoring.GetQualityMetrics(monitoring_pb2.QualityMetricsRequest(window="24h"), timeout=5)
+    current = MessageToDict(response.current_metrics)
+    assert current["overall_ndcg_at_3"] == pytest.approx(0.84) and current["model_version"] == "qarm-x"
+    assert current["judged_queries"] == 70
+    assert "the manual check at" in current["latest_check"] and "unavailable" in current["latest_check"]
+    with session_scope(settings) as session:
+        session.execute(delete(QualitySnapshot))
 
 
 def test_alerts_open_once_and_resolve(settings: Settings) -> None:

@@ -126,21 +126,32 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
             if snapshot.get(name) is not None:
                 gauge.set(snapshot[name])
 
-    def latest_snapshot(self) -> dict[str, Any] | None:
-        """The newest stored snapshot."""
+    def latest_snapshot(self, measured: bool = False) -> dict[str, Any] | None:
+        """The newest stored snapshot; with `measured`, the newest one whose NDCG@3 could be measured (a check
+        that ran while ranking was unreachable stores a snapshot without it)."""
+        query = select(QualitySnapshot).order_by(QualitySnapshot.id.desc()).limit(1)
+        if measured:
+            query = query.where(QualitySnapshot.ndcg_at_3.is_not(None))
         with session_scope(self.settings) as session:
-            snap = session.scalars(select(QualitySnapshot).order_by(QualitySnapshot.id.desc()).limit(1)).first()
+            snap = session.scalars(query).first()
             return self._snapshot_dict(snap) if snap else None
 
     def GetQualityMetrics(self, request: Any, context: grpc.ServicerContext) -> Any:  # noqa: N802
-        """Latest judged snapshot as `current_metrics`, with the cache hit rate from live counts."""
+        """Latest measured snapshot as `current_metrics`, with the cache hit rate from live counts; a newer check
+        that could not measure (ranking unreachable) is named in `latest_check` rather than blanking the figures."""
         try:
             window = parse_range(request.window or "24h")
         except ValueError as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         live = live_counts(self.settings, window)
-        snapshot = self.latest_snapshot() or {}
+        latest = self.latest_snapshot() or {}
+        snapshot = self.latest_snapshot(measured=True) or latest
         current = {name: snapshot.get(name) for name in SNAPSHOT_FIELDS}
+        if latest.get("snapshot_id") != snapshot.get("snapshot_id"):
+            current["latest_check"] = (
+                f"the {latest['trigger']} check at {latest['snapshot_time']} could not measure "
+                f"({_unmeasured(latest.get('details'))}); these figures are from {snapshot['snapshot_time']}"
+            )
         if live["searches"]:
             current["cache_hit_rate"] = live["cache_hit_rate"]
         ndcg_details = (snapshot.get("details") or {}).get("ndcg")
@@ -186,8 +197,8 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
         return monitoring_pb2.ListAlertsResponse(alerts=[_struct(a) for a in rows])
 
     def startup_check(self) -> None:
-        """Take a first snapshot once router and ranking serve, unless a recent one exists."""
-        latest = self.latest_snapshot()
+        """Take a first snapshot once router and ranking serve, unless a recent measured one exists."""
+        latest = self.latest_snapshot(measured=True)
         if latest and datetime.fromisoformat(latest["snapshot_time"]) > datetime.now(UTC) - timedelta(hours=1):
             self._set_gauges(latest)
             return
@@ -199,3 +210,11 @@ class MonitoringServicer(monitoring_pb2_grpc.MonitoringServiceServicer):
             self.run_quality_check("startup")
         except Exception:  # noqa: BLE001 - the hourly check will try again
             log.exception("startup quality check failed")
+
+
+def _unmeasured(details: Any) -> str:
+    """What a snapshot's details say could not be measured, e.g. "ndcg: peer unavailable: UNAVAILABLE"."""
+    if not isinstance(details, dict):
+        return "no details"
+    problems = [f"{name}: {value}" for name, value in details.items() if isinstance(value, str)]
+    return "; ".join(problems) or "no details"
