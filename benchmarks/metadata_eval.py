@@ -53,12 +53,13 @@ def main() -> None:
     model.attach_encoder(encoder)
     print(f"model {name}; dataset judgments, {args.split}; NDCG@10 / NDCG@3 (trec_eval)")
     print(f"{'catalog':32s}" + "".join(f"{s:>15s}" for s in SYSTEMS) + "   model vs best baseline (NDCG@10)")
+    curated = load_curated()
     for variant, changes in VARIANTS.items():
         started = time.perf_counter()
         print(f"  … {variant}: embedding the catalog (cached after the first run) and scoring", file=sys.stderr,
               flush=True)
         records = [dataclasses.replace(r, **{k: v(r) if callable(v) else v for k, v in changes.items()})
-                   for r in load_curated()]
+                   for r in curated]
         cached_embeddings(settings, records, encoder)
         results = evaluate_sets(CatalogIndex(records, version=1), encoder, model,
                                 include_train=args.split == "train", route=route)
@@ -67,6 +68,7 @@ def main() -> None:
         best = max(scores[s]["ndcg@10"] for s in ("bm25", "dense"))
         gain = scores["model"]["ndcg@10"] / best - 1.0
         print(f"{variant:32s}{cells}   {gain:+.1%}  ({time.perf_counter() - started:.0f} s)", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -4,13 +4,15 @@ Run against a running stack (`make dev` in another terminal):
     .venv/bin/python benchmarks/search_bench.py [--url http://127.0.0.1:8000] [--n 200]
 
 Prints: bare query-encoding time (the floor), uncached search p50/p99 and its ratio to the floor,
-cached search p50/p99, the cache hit rate when replaying a Zipf-distributed query log after warming, and
-uncached searches per second with `--clients` concurrent clients (the machine's throughput).
+cached search p50/p99, the CPU each local service process spent per uncached search (read from /proc, where
+the stack runs on this machine), the cache hit rate when replaying a Zipf-distributed query log after
+warming, and uncached searches per second with `--clients` concurrent clients (the machine's throughput).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import threading
@@ -52,6 +54,29 @@ def encode_floor(n: int) -> float:
         encoder.encode([q])
         times.append((time.perf_counter() - start) * 1000)
     return statistics.median(times)
+
+
+def process_cpu_ms() -> dict[str, float]:
+    """CPU time (user + system, ms) of each local `python -m dra_*` process and of Postgres (summed), by name;
+    empty where /proc does not exist."""
+    tick_ms = 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+    out: dict[str, float] = {}
+    for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                args = f.read().decode(errors="replace").split("\0")
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = next((a for a in args if a.startswith("dra_")), None) if "-m" in args else None
+        if name is None and args[0].startswith("postgres"):
+            name = "postgres"
+        if name is not None:
+            out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) * tick_ms
+    return out
 
 
 def throughput(url: str, clients: int, n: int) -> tuple[float, list[float]]:
@@ -96,6 +121,7 @@ def main() -> None:
         for q in TOPICS[:5]:
             search(q, use_cache=False)
         uncached, server_uncached = [], []
+        cpu_before = process_cpu_ms()
         for i in range(args.n):
             query = f"{random.choice(TOPICS)} variant {i}"
             start = time.perf_counter()
@@ -104,6 +130,10 @@ def main() -> None:
             server_uncached.append(body["performance"]["latency_ms"])
         print(f"uncached search (client):  {percentiles(uncached)}")
         print(f"uncached search (gateway): {percentiles(server_uncached)}")
+        cpu = {name: (ms - cpu_before.get(name, 0.0)) / args.n for name, ms in process_cpu_ms().items()}
+        if cpu:
+            print("CPU per uncached search: " + ", ".join(f"{name} {ms:.1f} ms" for name, ms in
+                                                          sorted(cpu.items(), key=lambda kv: -kv[1])))
         print(f"ratio uncached p50 / encoding floor: {np.percentile(uncached, 50) / floor:.2f}x")
 
         for q in TOPICS:
