@@ -42,7 +42,7 @@ def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") 
     """Active datasets from Postgres, else the curated files; missing embeddings computed.
 
     Postgres rows get their computed embeddings written back; the curated files use an on-disk cache
-    under DATA_DIR keyed by the embedded text, so repeated offline runs do not re-encode.
+    under DATA_DIR keyed by the encoder and the embedded texts, so repeated offline runs do not re-encode.
     """
     records: list[DatasetRecord] = []
     version = 0
@@ -70,15 +70,21 @@ def load_records(settings: Settings | None, encoder: Any, prefer: str = "auto") 
 
 def cached_embeddings(settings: Settings | None, records: Sequence[DatasetRecord], encoder: Any,
                       label: str = "curated", on_progress: Callable[[int], None] | None = None) -> None:
-    """Fill every record's embedding from the on-disk cache under DATA_DIR (keyed by all embedded texts), else
-    encode the records that have none (reporting `on_progress(n)`) and store the whole matrix there."""
+    """Fill every record's embedding from the on-disk cache under DATA_DIR, else encode the records that have
+    none (reporting `on_progress(n)`) and store the whole matrix there.
+
+    The cache is keyed by the encoder's name and every embedded text: another encoder never reads vectors
+    that a different model wrote.
+    """
     texts = [embedding_text(r) for r in records]
-    key = hashlib.sha256("\n".join(texts).encode("utf-8")).hexdigest()[:16]
+    dim = int(getattr(encoder, "dim", 384))
+    identity = f"{getattr(encoder, 'name', type(encoder).__name__)}/{dim}"
+    key = hashlib.sha256("\n".join([identity, *texts]).encode("utf-8")).hexdigest()[:16]
     path = Path(settings.data_dir) / "cache" / f"{label}-embeddings-{key}.npy" if settings is not None else None
     if path is not None and path.exists():
         try:
             matrix = np.load(path)
-            if matrix.shape == (len(records), 384):
+            if matrix.shape == (len(records), dim):
                 for r, v in zip(records, matrix, strict=True):
                     r.embedding = v.astype(np.float32)
                 return

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from dra_common.catalog.formats import InputError
+from dra_common.settings import Settings
+from dra_ranking import pipeline
 from dra_ranking.catalog import EXTERNAL_SOURCE, load_corpus
 
 
@@ -48,3 +51,39 @@ def test_unreadable_corpus_raises_input_error(tmp_path: Path):
         load_corpus(tmp_path / "missing.jsonl")
     with pytest.raises(InputError, match="--map"):
         load_corpus(_jsonl(tmp_path / "c.jsonl", [{"_id": "1", "title": "t"}]), mapping=["title"])
+
+
+class _CountingEncoder:
+    """Deterministic unit vectors, a different direction per encoder name; counts the texts it encodes."""
+
+    dim = 384
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.encoded = 0
+
+    def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
+        self.encoded += len(texts)
+        seed = sum(map(ord, self.name))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        out[:, seed % self.dim] = 1.0
+        return out
+
+
+def test_embedding_cache_is_reused_for_the_same_encoder_and_never_for_another(tmp_path: Path):
+    settings = Settings(data_dir=tmp_path)
+    corpus = load_corpus(_jsonl(tmp_path / "corpus.jsonl", [
+        {"_id": "D1", "title": "Global land temperature", "text": "Monthly anomalies."},
+        {"_id": "D2", "title": "Scalp EEG", "text": "Emotional film clips."},
+    ]))
+    first = _CountingEncoder("encoder-a")
+    pipeline.corpus_index(settings, first, corpus, "c")
+    again = load_corpus(tmp_path / "corpus.jsonl")
+    same = _CountingEncoder("encoder-a")
+    pipeline.corpus_index(settings, same, again, "c")
+    assert (first.encoded, same.encoded) == (2, 0)  # the second run read the cache
+    other_corpus = load_corpus(tmp_path / "corpus.jsonl")
+    other = _CountingEncoder("encoder-b")
+    index, _ = pipeline.corpus_index(settings, other, other_corpus, "c")
+    assert other.encoded == 2
+    assert np.argmax(index.embeddings, axis=1).tolist() == [sum(map(ord, "encoder-b")) % 384] * 2
