@@ -205,3 +205,17 @@ def test_field_mapping_options() -> None:
         FieldMapping.parse(["headline=name"])
     with pytest.raises(ValueError, match="expected FIELD=COLUMN"):
         FieldMapping.parse(["title"])
+
+
+def test_embedding_text_names_the_countries_the_text_leaves_out() -> None:
+    hdb = {"title": "HDB Resale Price Index", "publisher": "Housing and Development Board",
+           "description": "Quarterly index of resale flat prices.", "geography": ["SG"]}
+    assert embedding_text(hdb).endswith("resale flat prices. Singapore")
+    named = dict(hdb, description="Resale flat prices in Singapore, quarterly.")
+    assert embedding_text(named).count("Singapore") == 1 and embedding_text(named).endswith("quarterly.")
+    assert embedding_text(dict(hdb, geography=["global"])) == embedding_text(dict(hdb, geography=[]))
+    assert embedding_text(dict(hdb, geography=["KR", "US"])).endswith(". South Korea. United States")
+    assert "Singapore" not in embedding_text(dict(hdb, geography=["SG", "MY", "ID", "TH"]))  # too many to list
+    assert "India" in embedding_text(dict(hdb, description="Crop yields in Indiana.", geography=["IN"]))
+    long = dict(hdb, description="word " * 1000)
+    assert embedding_text(long).endswith("word. Singapore")

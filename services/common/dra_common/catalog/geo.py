@@ -309,6 +309,21 @@ def _index() -> tuple[frozenset[str], dict[str, str], dict[str, str]]:
     return frozenset(alpha2), alpha3, names
 
 
+@lru_cache(maxsize=1)
+def _common_names() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for line in _TABLE.splitlines():
+        code2, _code3, *names = line.split("|")
+        out[code2] = min((n for n in names if "," not in n), key=len, default=names[0])
+    return out
+
+
+def country_name(code: str) -> str | None:
+    """The common English name of an alpha-2 code: its shortest listed name without a comma ("KR" -> "South
+    Korea", "SG" -> "Singapore"); None for "global" or an unknown code."""
+    return _common_names().get(code)
+
+
 def is_alpha2(code: str) -> bool:
     """Whether `code` is an assigned ISO 3166-1 alpha-2 code (upper case)."""
     return code in _index()[0]

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 
-from dra_common.catalog.geo import is_alpha2, to_geography
+from dra_common.catalog.geo import GLOBAL, country_name, is_alpha2, to_geography
 from dra_common.domain import DOMAINS, SOURCE_BY_NAME, SourceInfo, dataset_id
 
 # Limits: anything longer is almost certainly a broken export (a whole file in one cell, HTML dumps, ...).
@@ -34,6 +34,7 @@ MAX_RAW_BYTES = 1_000_000
 
 # Characters of the embedding text: MiniLM was trained on 128 tokens, about 600 characters of English.
 EMBEDDING_TEXT_MAX_CHARS = 600
+EMBEDDED_PLACES_MAX = 3  # countries named in the embedded text at most
 
 FIELDS: tuple[str, ...] = (
     "source",
@@ -617,10 +618,14 @@ def _get(record: Any, name: str) -> Any:
 
 
 def embedding_text(record: Any) -> str:
-    """The text dense retrieval embeds for a record: title, keywords, publisher, then description.
+    """The text dense retrieval embeds for a record: title, keywords, publisher, then description, and the
+    names of the countries it covers that the text does not name.
 
     Accepts a `CatalogRecord`, a `models.Dataset` row or a mapping. Cut to EMBEDDING_TEXT_MAX_CHARS at a
     word boundary because the encoder was trained on 128-token inputs; the most telling parts come first.
+    The country names come after the cut: users name places ("singapore housing prices") that a dataset's
+    text often leaves to its geography field (an HDB resale index never says "Singapore"), and without
+    them the place word pulls every dataset that names it above the ones that cover it.
     """
     title = (_get(record, "title") or "").strip()
     keywords = ", ".join(k for k in (_get(record, "keywords") or []) if k)
@@ -632,7 +637,21 @@ def embedding_text(record: Any) -> str:
         cut = text[:EMBEDDING_TEXT_MAX_CHARS]
         space = cut.rfind(" ")
         text = cut[:space] if space > EMBEDDING_TEXT_MAX_CHARS // 2 else cut
-    return text
+    places = _unnamed_places(record, text)
+    if not places:
+        return text
+    return ". ".join([p for p in (text.rstrip("."), *places) if p])
+
+
+def _unnamed_places(record: Any, text: str) -> list[str]:
+    """Names of the record's countries missing from `text`, for records covering 1 to EMBEDDED_PLACES_MAX
+    countries (a long list would drown the rest of the text; "global" is no place)."""
+    codes = [c for c in (_get(record, "geography") or []) if c != GLOBAL]
+    if not codes or len(codes) > EMBEDDED_PLACES_MAX:
+        return []
+    folded = text.casefold()
+    names = [country_name(c) for c in codes]
+    return [n for n in names if n and not re.search(rf"\b{re.escape(n.casefold())}\b", folded)]
 
 
 @dataclass

@@ -424,7 +424,8 @@ class Ingestor:
         with session_scope(self.settings) as session:
             result = session.execute(
                 select(Dataset.id, Dataset.content_hash, Dataset.status, Dataset.title, Dataset.keywords,
-                       Dataset.publisher, Dataset.description, Dataset.embedding.is_not(None).label("has_embedding"))
+                       Dataset.publisher, Dataset.description, Dataset.geography,
+                       Dataset.embedding.is_not(None).label("has_embedding"))
                 .where(Dataset.id.in_(ids))
             )
             return {row.id: dict(row._mapping) for row in result}
@@ -606,7 +607,8 @@ def _embed_missing(settings: Settings, embedder: CatalogEmbedder, batch_size: in
     while True:
         with session_scope(settings) as session:
             rows = session.execute(
-                select(Dataset.id, Dataset.title, Dataset.keywords, Dataset.publisher, Dataset.description)
+                select(Dataset.id, Dataset.title, Dataset.keywords, Dataset.publisher, Dataset.description,
+                       Dataset.geography)
                 .where(Dataset.embedding.is_(None), Dataset.status == "active").order_by(Dataset.id).limit(batch_size)
             ).all()
             if not rows:
