@@ -288,7 +288,7 @@ def load_corpus(path: str | PathLike[str], fmt: str | None = None, mapping: Sequ
         record = DatasetRecord(
             id=doc_id, source=str(data.get("source") or EXTERNAL_SOURCE), title=title, description=body,
             publisher=_publisher(data.get("publisher")), keywords=_text_list(data.get("keywords")),
-            themes=_text_list(data.get("themes")), geography=_text_list(data.get("geography")),
+            themes=_text_list(data.get("themes")), geography=_geography(data.get("geography")),
             landing_page=str(data.get("landing_page") or ""),
         )
         record.metadata_quality = catalog_records.metadata_quality(record)
@@ -309,6 +309,13 @@ def _publisher(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("name") or value.get("title") or ""
     return " ".join(str(value or "").split())
+
+
+def _geography(value: Any) -> list[str]:
+    """Alpha-2 codes (or "global") as ingest stores them, from codes or country names; unknown places dropped."""
+    from dra_common.catalog.geo import to_geography
+
+    return list(dict.fromkeys(code for code in map(to_geography, _text_list(value)) if code))
 
 
 def _text_list(value: Any) -> list[str]:

@@ -87,3 +87,11 @@ def test_embedding_cache_is_reused_for_the_same_encoder_and_never_for_another(tm
     index, _ = pipeline.corpus_index(settings, other, other_corpus, "c")
     assert other.encoded == 2
     assert np.argmax(index.embeddings, axis=1).tolist() == [sum(map(ord, "encoder-b")) % 384] * 2
+
+
+def test_corpus_geography_is_stored_as_ingest_stores_it(tmp_path: Path):
+    corpus = load_corpus(_jsonl(tmp_path / "corpus.jsonl", [
+        {"_id": "D1", "title": "Resale flat prices", "geography": ["Singapore", "SGP", "Atlantis"]},
+        {"_id": "D2", "title": "World population", "geography": "world"},
+    ]))
+    assert [r.geography for r in corpus.records] == [["SG"], ["global"]]
