@@ -117,6 +117,12 @@ def _print_results(results: list[Any], title: str) -> None:
             out.print(note, highlight=False)
 
 
+def _bad_input(exc: Exception) -> typer.Exit:
+    """Exit status 2 after saying what is wrong with a file or option the user gave."""
+    err.print(f"[red]error:[/red] {exc}", highlight=False)
+    return typer.Exit(2)
+
+
 def _corpus_index(settings: Settings, encoder: Any, path: Path, fmt: str | None, mapping: list[str]) -> Any:
     """The index over a test collection's documents: unusable input records listed (the first ten), then a
     progress bar while the documents are embedded (once: later runs read the cache)."""
@@ -129,8 +135,7 @@ def _corpus_index(settings: Settings, encoder: Any, path: Path, fmt: str | None,
     try:
         corpus = load_corpus(path, fmt, mapping)
     except InputError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _bad_input(exc) from None
     for line in corpus.rejected[:10]:
         err.print(f"[yellow]skipped[/yellow] {line}", highlight=False)
     if len(corpus.rejected) > 10:
@@ -142,8 +147,7 @@ def _corpus_index(settings: Settings, encoder: Any, path: Path, fmt: str | None,
             index, origin = pipeline.corpus_index(settings, encoder, corpus, path.name,
                                                   on_progress=lambda n: progress.advance(task, n))
     except ValueError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise _bad_input(exc) from None
     err.print(f"test collection: {origin.size} documents ({corpus.fmt}), {len(corpus.rejected)} skipped",
               highlight=False)
     return index, origin
@@ -436,8 +440,7 @@ def evaluate(
         try:
             results.append(evaluation.score_trec_files(trec_run, trec_qrels))
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise _bad_input(exc) from None
         if trec_topics is None and model_path is None and version is None and markdown is None:
             _print_results(results, "TREC")
             _write_per_query(results, per_query)
@@ -459,8 +462,7 @@ def evaluate(
         try:
             results.append(pipeline.evaluate_topics(index, encoder, model, trec_topics, trec_qrels, write_runs, route))
         except ValueError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise _bad_input(exc) from None
     if corpus is None and (trec_topics is None or include_train or markdown is not None):
         results.extend(pipeline.evaluate_sets(index, encoder, model, mappings_path=mappings, judgments_path=judgments,
                                               include_train=include_train, route=route))
